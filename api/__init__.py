@@ -1,0 +1,1 @@
+"""goldentime HTTP API (FastAPI): thin routes over the ``geo`` domain layer."""

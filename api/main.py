@@ -1,0 +1,37 @@
+"""The FastAPI application: routers discovered from ``api/routes``, local static assets, one error map."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+import api.routes
+from api import errors
+from geo import __version__
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "maps" / "static"
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="goldentime",
+        version=__version__,
+        description="Open CCTV control-centre API: cameras, incidents, lawful video access, "
+        "route tracing and coverage planning.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    errors.install(app)
+    for m in sorted(pkgutil.iter_modules(api.routes.__path__), key=lambda m: m.name):
+        mod = importlib.import_module(f"api.routes.{m.name}")
+        if hasattr(mod, "router"):
+            app.include_router(mod.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+app = create_app()

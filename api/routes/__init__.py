@@ -1,0 +1,1 @@
+"""One module per resource, each exposing ``router``; ``api.main`` includes them all."""

@@ -1,0 +1,37 @@
+"""``/api/cameras``: the camera registry as GeoJSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import SessionDep
+from api.geojson import feature_collection, point_feature
+from geo import cameras
+from geo.bbox import BBox
+
+router = APIRouter(prefix="/api/cameras", tags=["cameras"])
+
+
+@router.get("")
+def list_cameras(
+    session: SessionDep,
+    bbox: str | None = Query(None, description="min_lon,min_lat,max_lon,max_lat (EPSG:4326)",
+                             examples=["127.30,36.30,127.40,36.40"]),
+    purpose: str | None = Query(None),
+    source: str | None = Query(None),
+    limit: int = Query(1000, ge=1, le=10000),
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    """Cameras in a bounding box as a GeoJSON FeatureCollection, paged by ``limit``/``offset``."""
+    box = BBox.parse(bbox) if bbox else None
+    rows, total = cameras.list_cameras(session, bbox=box, purpose=purpose, source=source,
+                                       limit=limit, offset=offset)
+    return feature_collection(rows, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{camera_id}")
+def get_camera(camera_id: int, session: SessionDep) -> dict[str, Any]:
+    """One camera as a GeoJSON Feature."""
+    return point_feature(cameras.get_camera(session, camera_id))

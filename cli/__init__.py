@@ -1,0 +1,1 @@
+"""The ``goldentime`` command line: every module here registers its commands on the main app."""

@@ -1,0 +1,40 @@
+"""The one settings module: every knob is a ``GOLDENTIME_*`` environment variable (or ``DATABASE_URL``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Service configuration, read from the environment (and ``.env`` in the working directory)."""
+
+    model_config = SettingsConfigDict(env_prefix="GOLDENTIME_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "GOLDENTIME_DATABASE_URL")
+    )
+    home: Path = PROJECT_ROOT / ".goldentime"
+    db_name: str = "goldentime"
+    db_user: str = "goldentime"
+    data_dir: Path = PROJECT_ROOT / "data"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, validation_alias=AliasChoices("PORT", "GOLDENTIME_PORT"))
+    secret_key: str = "change-me-in-production-goldentime"
+    token_ttl_s: int = 8 * 3600
+    trusted_proxies: list[str] = Field(default_factory=list)
+    tile_url: str | None = None
+    tile_attribution: str = "© OpenStreetMap contributors"
+    video_dir: Path = PROJECT_ROOT / ".goldentime" / "video"
+    max_clip_s: int = 600
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process-wide settings (cached; call ``get_settings.cache_clear()`` in tests)."""
+    return Settings()

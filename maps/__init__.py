@@ -1,0 +1,1 @@
+"""Folium map builders; every asset (Leaflet, plugins, fonts) is served locally from ``maps/static``."""

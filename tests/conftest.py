@@ -1,0 +1,131 @@
+"""One real PostGIS per test session; each test runs in a transaction that is rolled back.
+
+The session database is created fresh (``goldentime_test_<pid>``) on the embedded cluster, or on
+the server of ``DATABASE_URL`` when that is set, migrated with Alembic, loaded once with the
+bundled sample data, and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+
+
+def _test_url() -> str:
+    base = os.environ.get("DATABASE_URL") or os.environ.get("GOLDENTIME_DATABASE_URL")
+    if base:
+        from geo.db import database_url
+
+        os.environ["GOLDENTIME_DATABASE_URL"] = base
+        base = database_url()
+    else:
+        from geo import embedded
+
+        base = embedded.start().url()
+    name = f"goldentime_test_{os.getpid()}"
+    return make_url(base).set(database=name).render_as_string(hide_password=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    url = _test_url()
+    os.environ.pop("DATABASE_URL", None)
+    os.environ["GOLDENTIME_DATABASE_URL"] = url
+    os.environ.setdefault("GOLDENTIME_SECRET_KEY", "test-secret-key-with-enough-length-0123456789")
+    from geo.settings import get_settings
+
+    get_settings.cache_clear()
+    config._goldentime_url = url  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    url = getattr(config, "_goldentime_url", None)
+    if url and not os.environ.get("GOLDENTIME_KEEP_TEST_DB"):
+        from geo.db import get_engine
+        from geo.embedded import drop_database
+
+        get_engine.cache_clear()
+        try:
+            drop_database(url)
+        except Exception as e:  # leave a note, never fail the run on cleanup
+            print(f"could not drop test database: {e}")
+
+
+@pytest.fixture(scope="session")
+def db_url() -> str:
+    return os.environ["GOLDENTIME_DATABASE_URL"]
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    from geo.db import get_engine
+    from geo.schema import migrate
+
+    migrate(db_url)
+    eng = get_engine()
+    yield eng
+
+
+@pytest.fixture(scope="session")
+def sample_loaded(engine: Engine) -> dict[str, object]:
+    """Load the bundled sample data once per test session (committed); returns the load reports."""
+    from geo.load.sample import load_sample
+
+    return load_sample(engine=engine, quiet=True)
+
+
+@pytest.fixture
+def connection(engine: Engine, sample_loaded: dict[str, object]) -> Iterator[Connection]:
+    conn = engine.connect()
+    trans = conn.begin()
+    try:
+        yield conn
+    finally:
+        trans.rollback()
+        conn.close()
+
+
+@pytest.fixture
+def session(connection: Connection) -> Iterator[Session]:
+    """A session inside the test's outer transaction; ``commit()`` only releases a savepoint."""
+    s = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def client(session: Session) -> Iterator[object]:
+    """A TestClient whose requests share the test's session (rolled back afterwards)."""
+    from fastapi.testclient import TestClient
+
+    from api.deps import get_session
+    from api.main import app
+
+    def _override() -> Iterator[Session]:
+        yield session
+        session.flush()
+
+    app.dependency_overrides[get_session] = _override
+    try:
+        with TestClient(app) as c:
+            yield c
+    finally:
+        app.dependency_overrides.pop(get_session, None)
+
+
+@pytest.fixture
+def fresh_engine(engine: Engine) -> Engine:
+    """An engine on the test database for tests that must commit (e.g. loader transactions)."""
+    return create_engine(os.environ["GOLDENTIME_DATABASE_URL"])
