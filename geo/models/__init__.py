@@ -7,10 +7,10 @@ import importlib
 import pkgutil
 
 from geo.models.base import Base
-from geo.models.core import Building, Camera, DataLoad, Incident, RoadEdge, RoadNode
+from geo.models.core import Building, Camera, CameraView, DataLoad, Incident, RoadEdge, RoadNode
 
 for _m in pkgutil.iter_modules(__path__):
     if _m.name not in {"base", "core"}:
         importlib.import_module(f"{__name__}.{_m.name}")
 
-__all__ = ["Base", "Building", "Camera", "DataLoad", "Incident", "RoadEdge", "RoadNode"]
+__all__ = ["Base", "Building", "Camera", "CameraView", "DataLoad", "Incident", "RoadEdge", "RoadNode"]

@@ -184,3 +184,21 @@ class DataLoad(Base):
     rejected: Mapped[int] = mapped_column(Integer)
     rejects: Mapped[Any | None] = mapped_column(JSONB)
     loaded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CameraView(Base):
+    """The stored field of view of one camera (see :mod:`geo.views`): refreshed on every load."""
+
+    __tablename__ = "camera_views"
+
+    camera_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("cameras.id", ondelete="CASCADE"), primary_key=True
+    )
+    heading_deg: Mapped[float | None] = mapped_column(Float)
+    fov_deg: Mapped[float] = mapped_column(Float)
+    range_m: Mapped[float] = mapped_column(Float)
+    range_is_default: Mapped[bool] = mapped_column(Boolean)
+    direction_known: Mapped[bool] = mapped_column(Boolean)
+    clipped_by_buildings: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True))
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,4 +1,4 @@
-"""foundation: cameras, roads, buildings, incidents, loads
+"""foundation: cameras, views, roads, buildings, incidents, loads
 
 Revision ID: 0001_foundation
 Revises: 
@@ -118,6 +118,20 @@ def upgrade() -> None:
     sa.UniqueConstraint('osm_id')
     )
     op.create_geospatial_index('idx_road_nodes_geom', 'road_nodes', ['geom'], unique=False, postgresql_using='gist', postgresql_ops={})
+    op.create_geospatial_table('camera_views',
+    sa.Column('camera_id', sa.Integer(), nullable=False),
+    sa.Column('heading_deg', sa.Float(), nullable=True),
+    sa.Column('fov_deg', sa.Float(), nullable=False),
+    sa.Column('range_m', sa.Float(), nullable=False),
+    sa.Column('range_is_default', sa.Boolean(), nullable=False),
+    sa.Column('direction_known', sa.Boolean(), nullable=False),
+    sa.Column('clipped_by_buildings', sa.Boolean(), server_default=sa.text('false'), nullable=False),
+    sa.Column('geom', Geometry(geometry_type='MULTIPOLYGON', srid=4326, dimension=2, spatial_index=False, from_text='ST_GeomFromEWKT', name='geometry', nullable=False), nullable=False),
+    sa.Column('computed_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.ForeignKeyConstraint(['camera_id'], ['cameras.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('camera_id')
+    )
+    op.create_geospatial_index('idx_camera_views_geom', 'camera_views', ['geom'], unique=False, postgresql_using='gist', postgresql_ops={})
     op.create_geospatial_table('road_edges',
     sa.Column('id', sa.BigInteger(), nullable=False),
     sa.Column('source', sa.BigInteger(), nullable=False),
@@ -156,6 +170,8 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_road_edges_highway'), table_name='road_edges')
     op.drop_geospatial_index('idx_road_edges_geom', table_name='road_edges', postgresql_using='gist', column_name='geom')
     op.drop_geospatial_table('road_edges')
+    op.drop_geospatial_index('idx_camera_views_geom', table_name='camera_views', postgresql_using='gist', column_name='geom')
+    op.drop_geospatial_table('camera_views')
     op.drop_geospatial_index('idx_road_nodes_geom', table_name='road_nodes', postgresql_using='gist', column_name='geom')
     op.drop_geospatial_table('road_nodes')
     op.drop_index(op.f('ix_incidents_occurred_at'), table_name='incidents')
