@@ -1,0 +1,63 @@
+"""``goldentime load cameras|incidents|sample FILE``: bring files users have into PostGIS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from sqlalchemy.orm import Session
+
+from cli.common import domain_errors
+
+load_app = typer.Typer(help="Load data files into PostGIS (one transaction per file).",
+                       no_args_is_help=True)
+
+
+def _run(loader, path: Path, **kw) -> None:  # type: ignore[no-untyped-def]
+    from geo.db import get_engine
+
+    with Session(get_engine()) as s, s.begin():
+        report = loader(s, path=path, progress=True, **kw)
+    typer.echo(report.summary())
+
+
+@load_app.command("cameras")
+@domain_errors
+def cameras(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV/XLSX/OSM/PBF/GeoJSON"),
+    fmt: str = typer.Option(None, "--format", help="kr-standard | daejeon-2015 | daejeon-2015-clean "
+                            "| kr-traffic-api | osm | geojson (detected when omitted)"),
+) -> None:
+    """Load cameras: Korean CCTV standard data (CP949/UTF-8/XLSX), Daejeon 2015, OSM, GeoJSON."""
+    from geo.load.cameras import load_cameras
+
+    _run(load_cameras, file, fmt=fmt)
+
+
+@load_app.command("incidents")
+@domain_errors
+def incidents(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False),
+    fmt: str = typer.Option(None, "--format", help="kr-accidents | csv | geojson"),
+    crs: str = typer.Option(None, "--crs", help="CRS of x/y columns, e.g. EPSG:5179"),
+    kind: str = typer.Option("other", "--kind", help="kind when the file has no kind column"),
+    tz: str = typer.Option("Asia/Seoul", "--tz", help="time zone of times without an offset"),
+    source: str = typer.Option(None, "--source", help="source label (default file:<name>)"),
+) -> None:
+    """Load incidents: Yuseong accidents (EPSG:5179), or CSV/GeoJSON with lat/lon or x/y + --crs."""
+    from geo.load.incidents import load_incidents
+
+    _run(load_incidents, file, fmt=fmt, crs=crs, kind=kind, tz=tz, source=source)
+
+
+@load_app.command("sample")
+@domain_errors
+def sample(force: bool = typer.Option(False, help="re-load files loaded before")) -> None:
+    """Load the bundled sample data (Daejeon, Yuseong, Helsinki) once."""
+    from geo.load.sample import load_sample
+
+    load_sample(force=force)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(load_app, name="load")
