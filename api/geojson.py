@@ -20,7 +20,9 @@ def point_feature(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def feature_collection(records: list[dict[str, Any]], **meta: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "FeatureCollection",
-                           "features": [point_feature(r) for r in records]}
+    out: dict[str, Any] = {
+        "type": "FeatureCollection",
+        "features": [point_feature(r) for r in records],
+    }
     out.update(meta)
     return out

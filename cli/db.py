@@ -8,7 +8,9 @@ from cli.common import domain_errors
 from geo import embedded
 from geo.db import database_url, uses_embedded
 
-db_app = typer.Typer(help="Manage the embedded PostGIS cluster and the schema.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Manage the embedded PostGIS cluster and the schema.", no_args_is_help=True
+)
 
 
 @db_app.command()
@@ -38,8 +40,10 @@ def status() -> None:
         return
     c = embedded.cluster()
     state = "running" if embedded.is_running(c) else "stopped"
-    typer.echo(f"embedded PostGIS {state}\n  data:   {c.data_dir}\n  socket: {c.socket_dir}\n"
-               f"  log:    {c.log_file}\n  url:    {c.url()}")
+    typer.echo(
+        f"embedded PostGIS {state}\n  data:   {c.data_dir}\n  socket: {c.socket_dir}\n"
+        f"  log:    {c.log_file}\n  url:    {c.url()}"
+    )
     if state == "stopped":
         raise typer.Exit(1)
 

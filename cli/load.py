@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from sqlalchemy.orm import Session
 
 from cli.common import domain_errors
 
-load_app = typer.Typer(help="Load data files into PostGIS (one transaction per file).",
-                       no_args_is_help=True)
+load_app = typer.Typer(
+    help="Load data files into PostGIS (one transaction per file).", no_args_is_help=True
+)
 
 
-def _run(loader, path: Path, **kw) -> None:  # type: ignore[no-untyped-def]
+def _run(loader: Any, path: Path, **kw: Any) -> None:
     from geo.db import get_engine
 
     with Session(get_engine()) as s, s.begin():
@@ -25,8 +27,12 @@ def _run(loader, path: Path, **kw) -> None:  # type: ignore[no-untyped-def]
 @domain_errors
 def cameras(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV/XLSX/OSM/PBF/GeoJSON"),
-    fmt: str = typer.Option(None, "--format", help="kr-standard | daejeon-2015 | daejeon-2015-clean "
-                            "| kr-traffic-api | osm | geojson (detected when omitted)"),
+    fmt: str = typer.Option(
+        None,
+        "--format",
+        help="kr-standard | daejeon-2015 | daejeon-2015-clean "
+        "| kr-traffic-api | osm | geojson (detected when omitted)",
+    ),
 ) -> None:
     """Load cameras: Korean CCTV standard data (CP949/UTF-8/XLSX), Daejeon 2015, OSM, GeoJSON."""
     from geo.load.cameras import load_cameras

@@ -12,9 +12,26 @@ from geo.errors import NotFound
 from geo.models import Camera
 
 CAMERA_FIELDS = (
-    "id", "source", "external_id", "name", "purpose", "agency", "address", "heading_deg",
-    "fov_deg", "range_m", "camera_type", "camera_count", "resolution_px", "ptz", "ptz_presets",
-    "stream_url", "status", "retention_days", "installed_on", "updated_at",
+    "id",
+    "source",
+    "external_id",
+    "name",
+    "purpose",
+    "agency",
+    "address",
+    "heading_deg",
+    "fov_deg",
+    "range_m",
+    "camera_type",
+    "camera_count",
+    "resolution_px",
+    "ptz",
+    "ptz_presets",
+    "stream_url",
+    "status",
+    "retention_days",
+    "installed_on",
+    "updated_at",
 )
 
 
@@ -36,7 +53,7 @@ def list_cameras(
     """Cameras in ``bbox`` (and of ``purpose``/``source``), ordered by id; returns (page, total)."""
     q = select(*camera_columns())
     cq = select(func.count()).select_from(Camera)
-    conds = []
+    conds: list[Any] = []
     if bbox is not None:
         env = func.ST_MakeEnvelope(bbox.min_lon, bbox.min_lat, bbox.max_lon, bbox.max_lat, 4326)
         conds.append(Camera.geom.op("&&")(env))
@@ -54,7 +71,9 @@ def list_cameras(
 
 def get_camera(session: Session, camera_id: int) -> dict[str, Any]:
     """One camera as a dict; :class:`NotFound` naming the id otherwise."""
-    row = session.execute(select(*camera_columns()).where(Camera.id == camera_id)).mappings().first()
+    row = (
+        session.execute(select(*camera_columns()).where(Camera.id == camera_id)).mappings().first()
+    )
     if row is None:
         raise NotFound(f"camera {camera_id} does not exist", field="camera_id")
     return dict(row)

@@ -14,6 +14,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from geo.errors import Unavailable
 from geo.settings import get_settings
@@ -129,8 +130,18 @@ def init(c: Cluster | None = None) -> Cluster:
         user = get_settings().db_user
         subprocess.run(
             _as_owner(
-                [str(PG_BIN / "initdb"), "-D", str(c.data_dir), "-A", "trust", "-U", user,
-                 "-E", "UTF8", "--locale=C.UTF-8"]
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D",
+                    str(c.data_dir),
+                    "-A",
+                    "trust",
+                    "-U",
+                    user,
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                ]
             ),
             check=True,
             capture_output=True,
@@ -179,7 +190,9 @@ def ensure_database(url: str, *, extensions: tuple[str, ...] = ("postgis", "pgro
     u = make_url(url)
     conninfo = _conninfo(u, "postgres")
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        exists = conn.execute("select 1 from pg_database where datname = %s", (u.database,)).fetchone()
+        exists = conn.execute(
+            "select 1 from pg_database where datname = %s", (u.database,)
+        ).fetchone()
         if not exists:
             conn.execute(f'create database "{u.database}"')
     with psycopg.connect(_conninfo(u, u.database or "postgres"), autocommit=True) as conn:
@@ -196,7 +209,7 @@ def drop_database(url: str) -> None:
         conn.execute(f'drop database if exists "{u.database}" with (force)')
 
 
-def _conninfo(u, dbname: str) -> str:  # type: ignore[no-untyped-def]
+def _conninfo(u: Any, dbname: str) -> str:
     parts = [f"dbname={dbname}"]
     if u.username:
         parts.append(f"user={u.username}")

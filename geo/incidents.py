@@ -14,8 +14,18 @@ from geo.models import Incident
 from geo.models.core import INCIDENT_KINDS, INCIDENT_STATUSES
 
 INCIDENT_FIELDS = (
-    "id", "kind", "case_number", "priority", "occurred_at", "status", "description", "source",
-    "external_id", "created_by", "created_at", "updated_at",
+    "id",
+    "kind",
+    "case_number",
+    "priority",
+    "occurred_at",
+    "status",
+    "description",
+    "source",
+    "external_id",
+    "created_by",
+    "created_at",
+    "updated_at",
 )
 
 
@@ -37,14 +47,16 @@ def list_incidents(
 ) -> tuple[list[dict[str, Any]], int]:
     """Incidents filtered by bbox, ``start <= occurred_at < end``, kind and status; (page, total)."""
     if kind is not None and kind not in INCIDENT_KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(INCIDENT_KINDS)}, got {kind!r}",
-                           field="kind")
+        raise InvalidInput(
+            f"kind must be one of {', '.join(INCIDENT_KINDS)}, got {kind!r}", field="kind"
+        )
     if status is not None and status not in INCIDENT_STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(INCIDENT_STATUSES)}, got {status!r}",
-                           field="status")
+        raise InvalidInput(
+            f"status must be one of {', '.join(INCIDENT_STATUSES)}, got {status!r}", field="status"
+        )
     if start and end and start > end:
         raise InvalidInput("start must not be after end", field="start")
-    conds = []
+    conds: list[Any] = []
     if bbox is not None:
         env = func.ST_MakeEnvelope(bbox.min_lon, bbox.min_lat, bbox.max_lon, bbox.max_lat, 4326)
         conds.append(Incident.geom.op("&&")(env))
@@ -61,16 +73,22 @@ def list_incidents(
     for c in conds:
         q = q.where(c)
         cq = cq.where(c)
-    rows = session.execute(
-        q.order_by(Incident.occurred_at.desc(), Incident.id.desc()).limit(limit).offset(offset)
-    ).mappings().all()
+    rows = (
+        session.execute(
+            q.order_by(Incident.occurred_at.desc(), Incident.id.desc()).limit(limit).offset(offset)
+        )
+        .mappings()
+        .all()
+    )
     return [dict(r) for r in rows], int(session.execute(cq).scalar_one())
 
 
 def get_incident(session: Session, incident_id: int) -> dict[str, Any]:
-    row = session.execute(
-        select(*incident_columns()).where(Incident.id == incident_id)
-    ).mappings().first()
+    row = (
+        session.execute(select(*incident_columns()).where(Incident.id == incident_id))
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"incident {incident_id} does not exist", field="incident_id")
     return dict(row)

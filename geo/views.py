@@ -43,8 +43,13 @@ DEFAULT_RANGE_M: dict[str, float] = {
     "other": 50.0,
 }
 #: Horizontal field of view by camera type when unknown (degrees). PTZ/dome: full circle by panning.
-DEFAULT_FOV_DEG: dict[str, float] = {"fixed": 70.0, "bullet": 70.0, "dome": 360.0, "ptz": 360.0,
-                                     "panning": 360.0}
+DEFAULT_FOV_DEG: dict[str, float] = {
+    "fixed": 70.0,
+    "bullet": 70.0,
+    "dome": 360.0,
+    "ptz": 360.0,
+    "panning": 360.0,
+}
 FIXED_FOV_DEG = 70.0
 #: Buildings whose footprint lies within this distance of the camera are its mount, not obstacles.
 MOUNT_TOLERANCE_M = 2.0
@@ -100,8 +105,12 @@ def view_of(camera: Any) -> View:
     """:func:`effective_view` of a camera row, ORM object or dict."""
     get = camera.get if isinstance(camera, dict) else lambda k, d=None: getattr(camera, k, d)
     return effective_view(
-        purpose=get("purpose"), camera_type=get("camera_type"), heading_deg=get("heading_deg"),
-        fov_deg=get("fov_deg"), range_m=get("range_m"), ptz=bool(get("ptz", False)),
+        purpose=get("purpose"),
+        camera_type=get("camera_type"),
+        heading_deg=get("heading_deg"),
+        fov_deg=get("fov_deg"),
+        range_m=get("range_m"),
+        ptz=bool(get("ptz", False)),
     )
 
 
@@ -145,7 +154,7 @@ def pan_deg(*, heading_deg: float | None, fov_deg: float, bearing_deg: float) ->
         return None
     if fov_deg >= 360.0:
         return 0.0
-    return float(max(0.0, angle_diff_deg(heading_deg, bearing_deg) - fov_deg / 2.0))
+    return max(0.0, float(angle_diff_deg(heading_deg, bearing_deg)) - fov_deg / 2.0)
 
 
 def bearing_and_distance(
@@ -160,8 +169,9 @@ def sector_polygon(lon: float, lat: float, view: View, *, step_deg: float = 5.0)
     """The unobstructed view as a lon/lat polygon (geodesic sector, or circle when fov is 360)."""
     if view.fov_deg >= 360.0 or view.heading_deg is None:
         az = np.arange(0.0, 360.0, step_deg)
-        lons, lats, _ = GEOD.fwd(np.full(az.size, lon), np.full(az.size, lat), az,
-                                 np.full(az.size, view.range_m))
+        lons, lats, _ = GEOD.fwd(
+            np.full(az.size, lon), np.full(az.size, lat), az, np.full(az.size, view.range_m)
+        )
         return Polygon(zip(lons, lats, strict=True))
     n = max(2, int(np.ceil(view.fov_deg / step_deg)) + 1)
     az = np.linspace(view.heading_deg - view.fov_deg / 2, view.heading_deg + view.fov_deg / 2, n)
@@ -178,7 +188,9 @@ def viewshed_metric(
         closed = True
     else:
         n = max(2, int(np.ceil(view.fov_deg / step_deg)) + 1)
-        az = np.linspace(view.heading_deg - view.fov_deg / 2, view.heading_deg + view.fov_deg / 2, n)
+        az = np.linspace(
+            view.heading_deg - view.fov_deg / 2, view.heading_deg + view.fov_deg / 2, n
+        )
         closed = False
     rad = np.radians(az)
     x0, y0 = origin.x, origin.y
@@ -187,8 +199,13 @@ def viewshed_metric(
     reach = np.full(az.size, view.range_m)
     if obstacles is not None and not obstacles.is_empty:
         rays = shapely.linestrings(
-            np.stack([np.column_stack([np.full(az.size, x0), ex]),
-                      np.column_stack([np.full(az.size, y0), ey])], axis=-1)
+            np.stack(
+                [
+                    np.column_stack([np.full(az.size, x0), ex]),
+                    np.column_stack([np.full(az.size, y0), ey]),
+                ],
+                axis=-1,
+            )
         )
         hits = shapely.intersection(rays, obstacles)
         has = ~shapely.is_empty(hits)
@@ -205,7 +222,9 @@ def viewshed_metric(
     return poly
 
 
-def compute_views(cameras: list[dict[str, Any]], buildings_wkb: list[bytes]) -> list[dict[str, Any]]:
+def compute_views(
+    cameras: list[dict[str, Any]], buildings_wkb: list[bytes]
+) -> list[dict[str, Any]]:
     """View polygons (EPSG:4326 MultiPolygons) for camera dicts with ``id``/``lon``/``lat``.
 
     ``buildings_wkb`` are footprints (EPSG:4326 WKB) near the cameras; they cut the viewsheds.
@@ -221,8 +240,10 @@ def compute_views(cameras: list[dict[str, Any]], buildings_wkb: list[bytes]) -> 
     tree = None
     blds = np.array([], dtype=object)
     if buildings_wkb:
-        blds = shapely.transform(shapely.from_wkb(buildings_wkb),
-                                 lambda xy: np.column_stack(fwd.transform(xy[:, 0], xy[:, 1])))
+        blds = shapely.transform(
+            shapely.from_wkb(buildings_wkb),
+            lambda xy: np.column_stack(fwd.transform(xy[:, 0], xy[:, 1])),
+        )
         tree = shapely.STRtree(blds)
     out = []
     for i, cam in enumerate(cameras):
@@ -236,12 +257,22 @@ def compute_views(cameras: list[dict[str, Any]], buildings_wkb: list[bytes]) -> 
             if near.size:
                 obstacles = shapely.union_all(near)
         poly = viewshed_metric(origin, v, obstacles, step_deg=RAY_STEP_DEG)
-        poly4326 = shapely.transform(poly, lambda xy: np.column_stack(inv.transform(xy[:, 0], xy[:, 1])))
+        poly4326 = shapely.transform(
+            poly, lambda xy: np.column_stack(inv.transform(xy[:, 0], xy[:, 1]))
+        )
         geom = poly4326 if isinstance(poly4326, MultiPolygon) else MultiPolygon([poly4326])
-        out.append({"camera_id": cam["id"], "heading_deg": v.heading_deg, "fov_deg": v.fov_deg,
-                    "range_m": v.range_m, "range_is_default": v.range_is_default,
-                    "direction_known": v.direction_known, "clipped_by_buildings": obstacles is not None,
-                    "geom": geom})
+        out.append(
+            {
+                "camera_id": cam["id"],
+                "heading_deg": v.heading_deg,
+                "fov_deg": v.fov_deg,
+                "range_m": v.range_m,
+                "range_is_default": v.range_is_default,
+                "direction_known": v.direction_known,
+                "clipped_by_buildings": obstacles is not None,
+                "geom": geom,
+            }
+        )
     return out
 
 
@@ -253,10 +284,17 @@ def refresh_camera_views(session: Session, *, camera_ids: list[int] | None = Non
     """
     where = "" if camera_ids is None else "where c.id = any(:ids)"
     params: dict[str, Any] = {} if camera_ids is None else {"ids": list(camera_ids)}
-    rows = session.execute(text(f"""
+    rows = (
+        session.execute(
+            text(f"""
         select c.id, c.purpose, c.camera_type, c.heading_deg, c.fov_deg, c.range_m, c.ptz,
                st_x(c.geom) as lon, st_y(c.geom) as lat
-        from cameras c {where} order by c.id"""), params).mappings().all()
+        from cameras c {where} order by c.id"""),
+            params,
+        )
+        .mappings()
+        .all()
+    )
     cams = [dict(r) for r in rows]
     if camera_ids is None:
         session.execute(text("delete from camera_views"))
@@ -265,22 +303,33 @@ def refresh_camera_views(session: Session, *, camera_ids: list[int] | None = Non
     if not cams:
         return 0
     # buildings near any camera (within the largest range) in one query
-    max_r = max(view_of(c).range_m for c in cams)
-    blds = session.execute(text("""
+    max_r = max(float(view_of(c).range_m) for c in cams)
+    blds = (
+        session.execute(
+            text("""
         select distinct on (b.id) st_asbinary(b.geom)
         from buildings b join cameras c on st_dwithin(b.geom::geography, c.geom::geography, :r)
-        where c.id = any(:ids)"""), {"r": max_r, "ids": [c["id"] for c in cams]}).scalars().all()
+        where c.id = any(:ids)"""),
+            {"r": max_r, "ids": [c["id"] for c in cams]},
+        )
+        .scalars()
+        .all()
+    )
     chunk = 2000
     n = 0
     for start in range(0, len(cams), chunk):
-        views = compute_views(cams[start:start + chunk], [bytes(b) for b in blds])
-        session.execute(text("""
+        views = compute_views(cams[start : start + chunk], [bytes(b) for b in blds])
+        session.execute(
+            text("""
             insert into camera_views (camera_id, heading_deg, fov_deg, range_m, range_is_default,
                                       direction_known, clipped_by_buildings, geom)
             values (:camera_id, :heading_deg, :fov_deg, :range_m, :range_is_default,
                     :direction_known, :clipped_by_buildings, st_geomfromwkb(:wkb, 4326))"""),
-            [{**{k: v for k, v in r.items() if k != "geom"}, "wkb": shapely.to_wkb(r["geom"])}
-             for r in views])
+            [
+                {**{k: v for k, v in r.items() if k != "geom"}, "wkb": shapely.to_wkb(r["geom"])}
+                for r in views
+            ],
+        )
         n += len(views)
     return n
 
@@ -297,12 +346,16 @@ def lines_of_sight(
     if not camera_ids:
         return {}
     pt = "st_setsrid(st_makepoint(:lon, :lat), 4326)"
-    known = session.execute(text(
-        f"select exists(select 1 from buildings where st_dwithin(geom::geography, {pt}::geography, :r))"
-    ), {"lon": lon, "lat": lat, "r": search_m}).scalar_one()
+    known = session.execute(
+        text(
+            f"select exists(select 1 from buildings where st_dwithin(geom::geography, {pt}::geography, :r))"
+        ),
+        {"lon": lon, "lat": lat, "r": search_m},
+    ).scalar_one()
     if not known:
         return {i: None for i in camera_ids}
-    rows = session.execute(text(f"""
+    rows = session.execute(
+        text(f"""
         select c.id, not exists (
             select 1 from buildings b
             where st_intersects(b.geom, st_makeline(c.geom, {pt}))
@@ -310,5 +363,6 @@ def lines_of_sight(
               and not st_contains(b.geom, {pt})
         ) as clear
         from cameras c where c.id = any(:ids)"""),
-        {"lon": lon, "lat": lat, "ids": list(camera_ids), "mount": MOUNT_TOLERANCE_M}).all()
+        {"lon": lon, "lat": lat, "ids": list(camera_ids), "mount": MOUNT_TOLERANCE_M},
+    ).all()
     return {int(r[0]): bool(r[1]) for r in rows}

@@ -68,8 +68,14 @@ def new_map(location: tuple[float, float], zoom_start: int = 16, **kwargs: Any) 
     attr = None
     if s.tile_url:
         tiles, attr = s.tile_url, s.tile_attribution
-    m = folium.Map(location=list(location), zoom_start=zoom_start, tiles=tiles, attr=attr,
-                   control_scale=True, **kwargs)
+    m = folium.Map(
+        location=list(location),
+        zoom_start=zoom_start,
+        tiles=tiles,
+        attr=attr,
+        control_scale=True,
+        **kwargs,
+    )
     localize(m)
     return m
 

@@ -26,8 +26,9 @@ def test_cameras_bbox_returns_real_daejeon_cameras(api: Any) -> None:
     for f in fc["features"]:
         lon, lat = f["geometry"]["coordinates"]
         assert 127.30 <= lon <= 127.40 and 36.30 <= lat <= 36.40
-    page2 = api.get("/api/cameras", params={"bbox": "127.30,36.30,127.40,36.40", "limit": 50,
-                                            "offset": 50}).json()
+    page2 = api.get(
+        "/api/cameras", params={"bbox": "127.30,36.30,127.40,36.40", "limit": 50, "offset": 50}
+    ).json()
     assert not {f["id"] for f in fc["features"]} & {f["id"] for f in page2["features"]}
 
 
@@ -50,8 +51,15 @@ def test_bad_bbox_is_422_naming_field(api: Any) -> None:
 
 
 def test_incidents_filters(api: Any) -> None:
-    r = api.get("/api/incidents", params={"kind": "traffic", "start": "2021-12-01T00:00:00+09:00",
-                                          "end": "2022-01-01T00:00:00+09:00", "limit": 1000})
+    r = api.get(
+        "/api/incidents",
+        params={
+            "kind": "traffic",
+            "start": "2021-12-01T00:00:00+09:00",
+            "end": "2022-01-01T00:00:00+09:00",
+            "limit": 1000,
+        },
+    )
     assert r.status_code == 200
     fc = r.json()
     assert 0 < fc["total"] < 400

@@ -60,16 +60,23 @@ def test_reload_same_file_changes_nothing(session: Session) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["cctv_standard_old_cp949.csv", "cctv_standard_new_utf8bom.csv", "cctv_standard_new.xlsx"]
+    "name",
+    ["cctv_standard_old_cp949.csv", "cctv_standard_new_utf8bom.csv", "cctv_standard_new.xlsx"],
 )
 def test_kr_standard_layouts_and_encodings(session: Session, name: str) -> None:
     rep = load_cameras(session, path=FIX / name)
     assert rep.fmt == "kr-standard"
     assert rep.inserted == 8
-    row = session.execute(text("""
+    row = (
+        session.execute(
+            text("""
         select purpose, camera_count, heading_deg, retention_days, resolution_px, agency,
                st_y(geom) lat, st_x(geom) lon, installed_on
-        from cameras where source = 'kr-standard' order by id limit 1""")).mappings().one()
+        from cameras where source = 'kr-standard' order by id limit 1""")
+        )
+        .mappings()
+        .one()
+    )
     assert row["purpose"] == "traffic" and row["heading_deg"] == 90.0  # 교통단속, 동측
     assert row["retention_days"] == 30 and row["resolution_px"] == 2_000_000
     assert row["agency"] == "대전광역시 동구청"
@@ -91,8 +98,9 @@ def test_kr_standard_reject_report(session: Session) -> None:
     with open(rep.report_path, encoding="utf-8") as f:
         lines = list(csv.DictReader(f))
     assert [int(x["row"]) for x in lines] == [10, 11, 12, 13]
-    logged = session.execute(text(
-        "select rejected, rows_read from data_loads where id = :i"), {"i": rep.load_id}).one()
+    logged = session.execute(
+        text("select rejected, rows_read from data_loads where id = :i"), {"i": rep.load_id}
+    ).one()
     assert tuple(logged) == (4, 12)
 
 
@@ -116,9 +124,12 @@ def test_osm_direction_mapping() -> None:
 
 
 def test_camera_views_exist_for_loaded_cameras(session: Session) -> None:
-    missing = session.execute(text(
-        "select count(*) from cameras c left join camera_views v on v.camera_id = c.id "
-        "where v.camera_id is null")).scalar_one()
+    missing = session.execute(
+        text(
+            "select count(*) from cameras c left join camera_views v on v.camera_id = c.id "
+            "where v.camera_id is null"
+        )
+    ).scalar_one()
     assert missing == 0
 
 
@@ -132,7 +143,9 @@ def test_failed_load_leaves_database_unchanged(fresh_engine: Engine, monkeypatch
     with Session(fresh_engine) as s, pytest.raises(RuntimeError), s.begin():
         load_cameras(s, path=FIX / "cctv_standard_new_utf8bom.csv")
     with Session(fresh_engine) as s:
-        n = s.execute(text("select count(*) from cameras where source = 'kr-standard'")).scalar_one()
+        n = s.execute(
+            text("select count(*) from cameras where source = 'kr-standard'")
+        ).scalar_one()
     assert n == 0
 
 

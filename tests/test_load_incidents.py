@@ -18,9 +18,15 @@ RAW = DATA / "traffic_accidents_yuseong_2017_2021.csv"
 def test_5179_swapped_labels_conversion_spot_check(session: Session) -> None:
     # Accident 1: 위도=984157 (really X), 경도=1819127 (really Y) in EPSG:5179. Hand-computed with
     # pyproj (5179 -> 4326, always_xy): lon 127.3233886, lat 36.3694537 (see SOURCE.md, wgs84 copy).
-    row = session.execute(text("""
+    row = (
+        session.execute(
+            text("""
         select st_x(geom) lon, st_y(geom) lat, occurred_at, kind, status
-        from incidents where source = 'kr-accidents' and external_id = '1'""")).mappings().one()
+        from incidents where source = 'kr-accidents' and external_id = '1'""")
+        )
+        .mappings()
+        .one()
+    )
     assert abs(row["lon"] - 127.3233886) < 1e-6
     assert abs(row["lat"] - 36.3694537) < 1e-6
     assert row["occurred_at"].isoformat() == "2017-01-01T08:00:00+00:00"  # 17:00 KST
@@ -28,10 +34,18 @@ def test_5179_swapped_labels_conversion_spot_check(session: Session) -> None:
 
 
 def test_all_accidents_loaded_and_outliers_flagged_not_dropped(session: Session) -> None:
-    n = session.execute(text("select count(*) from incidents where source='kr-accidents'")).scalar_one()
+    n = session.execute(
+        text("select count(*) from incidents where source='kr-accidents'")
+    ).scalar_one()
     assert n == 9579
-    flagged = session.execute(text("""select external_id from incidents
-        where source='kr-accidents' and raw ? 'suspect_location' order by external_id""")).scalars().all()
+    flagged = (
+        session.execute(
+            text("""select external_id from incidents
+        where source='kr-accidents' and raw ? 'suspect_location' order by external_id""")
+        )
+        .scalars()
+        .all()
+    )
     assert flagged == ["1390", "464"]  # Seoul City Hall default and one 59 km away (SOURCE.md)
 
 
@@ -73,7 +87,9 @@ def test_generic_csv_rejects_bad_rows_with_reasons(session: Session, tmp_path: P
     assert reasons[5][0] == "missing coordinates"
     assert reasons[6][1] == "kind"
     assert reasons[7][0].startswith("coordinates out of range")
-    t = session.execute(text("select occurred_at from incidents where source = 'file:calls'")).scalar_one()
+    t = session.execute(
+        text("select occurred_at from incidents where source = 'file:calls'")
+    ).scalar_one()
     assert t.isoformat() == "2024-05-01T05:02:00+00:00"  # naive times are Asia/Seoul by default
 
 
@@ -82,8 +98,9 @@ def test_generic_xy_with_crs(session: Session, tmp_path: Path) -> None:
     f.write_text("id,x,y,time\nq1,984157,1819127,2021-03-01 09:00\n", encoding="cp949")
     rep = load_incidents(session, path=f, crs="EPSG:5179", kind="police")
     assert rep.inserted == 1
-    lon, lat = session.execute(text(
-        "select st_x(geom), st_y(geom) from incidents where source='file:xy'")).one()
+    lon, lat = session.execute(
+        text("select st_x(geom), st_y(geom) from incidents where source='file:xy'")
+    ).one()
     assert abs(lon - 127.3233886) < 1e-6 and abs(lat - 36.3694537) < 1e-6
     with pytest.raises(InvalidInput) as e:
         load_incidents(session, path=f, crs="EPSG:999999")

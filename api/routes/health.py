@@ -20,10 +20,20 @@ def health() -> Any:
     """Database reachable, PostGIS/pgRouting versions and row counts; 503 when the DB is down."""
     try:
         with new_session() as s:
-            counts = {t: s.execute(text(f"select count(*) from {t}")).scalar_one() for t in _COUNTED}
+            counts = {
+                t: s.execute(text(f"select count(*) from {t}")).scalar_one() for t in _COUNTED
+            }
             postgis = s.execute(text("select postgis_lib_version()")).scalar_one()
             pgr = s.execute(text("select pgr_version()")).scalar_one()
     except Exception as e:  # the DB being down is exactly what this endpoint reports
-        return JSONResponse(status_code=503, content={"status": "unavailable",
-                                                      "database": f"unreachable: {type(e).__name__}"})
-    return {"status": "ok", "database": "ok", "postgis": postgis, "pgrouting": pgr, "counts": counts}
+        return JSONResponse(
+            status_code=503,
+            content={"status": "unavailable", "database": f"unreachable: {type(e).__name__}"},
+        )
+    return {
+        "status": "ok",
+        "database": "ok",
+        "postgis": postgis,
+        "pgrouting": pgr,
+        "counts": counts,
+    }

@@ -30,28 +30,75 @@ from geo.load.common import (
     upsert,
 )
 
-CAMERA_FORMATS = ("kr-standard", "daejeon-2015", "daejeon-2015-clean", "kr-traffic-api", "osm",
-                  "geojson")
+CAMERA_FORMATS = (
+    "kr-standard",
+    "daejeon-2015",
+    "daejeon-2015-clean",
+    "kr-traffic-api",
+    "osm",
+    "geojson",
+)
 
 # 설치목적구분 -> purpose
 KR_PURPOSE = {
-    "생활방범": "crime_prevention", "방범": "crime_prevention", "차량방범": "crime_prevention",
-    "다목적": "crime_prevention", "어린이보호": "child_protection", "어린이 보호": "child_protection",
-    "교통단속": "traffic", "교통정보수집": "traffic", "교통관제": "traffic", "교통관제용": "traffic",
-    "재난재해": "disaster", "재난": "disaster", "재해": "disaster", "산불감시": "disaster",
+    "생활방범": "crime_prevention",
+    "방범": "crime_prevention",
+    "차량방범": "crime_prevention",
+    "다목적": "crime_prevention",
+    "어린이보호": "child_protection",
+    "어린이 보호": "child_protection",
+    "교통단속": "traffic",
+    "교통정보수집": "traffic",
+    "교통관제": "traffic",
+    "교통관제용": "traffic",
+    "재난재해": "disaster",
+    "재난": "disaster",
+    "재해": "disaster",
+    "산불감시": "disaster",
 }
 # Daejeon 2015 facility type code (characters 6-11 of 분류명) -> purpose; other CTV* -> other
-DAEJEON_CAMERA_TYPES = {"CTVPOC": "crime_prevention", "POCCTV": "crime_prevention",
-                        "VDSIMG": "traffic", "CTVLPC": "traffic"}
-DAEJEON_NON_CAMERA = {"BITBIT": "bus information terminal", "RSERSE": "road-side unit",
-                      "VMSTRF": "variable message sign", "VMSVMS": "variable message sign",
-                      "VMSFCL": "variable message sign"}
+DAEJEON_CAMERA_TYPES = {
+    "CTVPOC": "crime_prevention",
+    "POCCTV": "crime_prevention",
+    "VDSIMG": "traffic",
+    "CTVLPC": "traffic",
+}
+DAEJEON_NON_CAMERA = {
+    "BITBIT": "bus information terminal",
+    "RSERSE": "road-side unit",
+    "VMSTRF": "variable message sign",
+    "VMSVMS": "variable message sign",
+    "VMSFCL": "variable message sign",
+}
 # 촬영방면정보 words -> heading (degrees clockwise from north)
-KR_DIRECTIONS = {"북동": 45.0, "남동": 135.0, "남서": 225.0, "북서": 315.0, "동": 90.0, "서": 270.0,
-                 "남": 180.0, "북": 0.0}
-OSM_CARDINAL = {"N": 0.0, "NNE": 22.5, "NE": 45.0, "ENE": 67.5, "E": 90.0, "ESE": 112.5,
-                "SE": 135.0, "SSE": 157.5, "S": 180.0, "SSW": 202.5, "SW": 225.0, "WSW": 247.5,
-                "W": 270.0, "WNW": 292.5, "NW": 315.0, "NNW": 337.5}
+KR_DIRECTIONS = {
+    "북동": 45.0,
+    "남동": 135.0,
+    "남서": 225.0,
+    "북서": 315.0,
+    "동": 90.0,
+    "서": 270.0,
+    "남": 180.0,
+    "북": 0.0,
+}
+OSM_CARDINAL = {
+    "N": 0.0,
+    "NNE": 22.5,
+    "NE": 45.0,
+    "ENE": 67.5,
+    "E": 90.0,
+    "ESE": 112.5,
+    "SE": 135.0,
+    "SSE": 157.5,
+    "S": 180.0,
+    "SSW": 202.5,
+    "SW": 225.0,
+    "WSW": 247.5,
+    "W": 270.0,
+    "WNW": 292.5,
+    "NW": 315.0,
+    "NNW": 337.5,
+}
 PURPOSES = {"crime_prevention", "traffic", "child_protection", "disaster", "other"}
 
 
@@ -75,11 +122,15 @@ def detect_camera_format(path: Path, header: list[str] | None = None) -> str:
         return "kr-traffic-api"
     raise LoadError(
         f"cannot tell the camera layout of {Path(path).name} from its header {header[:8]}; "
-        f"pass --format one of {', '.join(CAMERA_FORMATS)}", field="format")
+        f"pass --format one of {', '.join(CAMERA_FORMATS)}",
+        field="format",
+    )
 
 
 def _row_id(values: dict[str, str]) -> str:
-    return hashlib.sha1(json.dumps(values, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:20]
+    return hashlib.sha1(
+        json.dumps(values, ensure_ascii=False, sort_keys=True).encode()
+    ).hexdigest()[:20]
 
 
 def _parse_month(v: str) -> dt.date | None:
@@ -105,17 +156,33 @@ def _kr_heading(text: str) -> tuple[float | None, float | None]:
     return None, None
 
 
-def _point_wkt(lon: float, lat: float) -> str:
+def _point_wkt(lon: float | None, lat: float | None) -> str:
+    assert lon is not None and lat is not None
     return f"POINT({lon:.8f} {lat:.8f})"
 
 
 def _camera_row(**kw: Any) -> dict[str, Any]:
     row = {
-        "source": None, "external_id": None, "name": None, "purpose": "other", "agency": None,
-        "address": None, "geom": None, "heading_deg": None, "fov_deg": None, "range_m": None,
-        "tilt_deg": None, "camera_type": None, "camera_count": 1, "resolution_px": None,
-        "ptz": False, "stream_url": None, "status": "active", "retention_days": None,
-        "installed_on": None, "raw": None,
+        "source": None,
+        "external_id": None,
+        "name": None,
+        "purpose": "other",
+        "agency": None,
+        "address": None,
+        "geom": None,
+        "heading_deg": None,
+        "fov_deg": None,
+        "range_m": None,
+        "tilt_deg": None,
+        "camera_type": None,
+        "camera_count": 1,
+        "resolution_px": None,
+        "ptz": False,
+        "stream_url": None,
+        "status": "active",
+        "retention_days": None,
+        "installed_on": None,
+        "raw": None,
     }
     row.update(kw)
     return row
@@ -125,8 +192,12 @@ def _from_kr_standard(n: int, r: dict[str, str]) -> dict[str, Any] | Reject:
     lat = parse_float(r.get("WGS84위도") or r.get("위도"))
     lon = parse_float(r.get("WGS84경도") or r.get("경도"))
     if (why := check_wgs84(lat, lon)) is not None:
-        return Reject(n, why, "위도/경도", f"{r.get('위도') or r.get('WGS84위도')},"
-                                       f"{r.get('경도') or r.get('WGS84경도')}")
+        return Reject(
+            n,
+            why,
+            "위도/경도",
+            f"{r.get('위도') or r.get('WGS84위도')},{r.get('경도') or r.get('WGS84경도')}",
+        )
     count = parse_int(r.get("카메라대수")) if r.get("카메라대수") else 1
     if count is None or count < 0:
         return Reject(n, "camera count is not a whole number", "카메라대수", r.get("카메라대수"))
@@ -140,26 +211,49 @@ def _from_kr_standard(n: int, r: dict[str, str]) -> dict[str, Any] | Reject:
     retention = parse_int(r.get("보관일수")) if r.get("보관일수") else None
     pixels = parse_float(r.get("카메라화소수")) if r.get("카메라화소수") else None
     # 카메라화소수 is given in 만 화소 (10^4 pixels), e.g. 200 = 2 MP
-    resolution = int(pixels * 10_000) if pixels and pixels < 10_000 else (int(pixels) if pixels else None)
+    resolution = (
+        int(pixels * 10_000) if pixels and pixels < 10_000 else (int(pixels) if pixels else None)
+    )
     agency = r.get("관리기관명") or None
     ext = f"{agency}:{r['번호']}" if r.get("번호") else _row_id(r)
     return _camera_row(
-        source="kr-standard", external_id=ext,
-        name=r.get("소재지도로명주소") or r.get("소재지지번주소") or None, purpose=purpose,
-        agency=agency, address=r.get("소재지도로명주소") or r.get("소재지지번주소") or None,
-        geom=_point_wkt(lon, lat), heading_deg=heading, fov_deg=fov,  # type: ignore[arg-type]
-        camera_count=max(1, count), resolution_px=resolution, retention_days=retention,
-        installed_on=installed_on, raw=r,
+        source="kr-standard",
+        external_id=ext,
+        name=r.get("소재지도로명주소") or r.get("소재지지번주소") or None,
+        purpose=purpose,
+        agency=agency,
+        address=r.get("소재지도로명주소") or r.get("소재지지번주소") or None,
+        geom=_point_wkt(lon, lat),
+        heading_deg=heading,
+        fov_deg=fov,
+        camera_count=max(1, count),
+        resolution_px=resolution,
+        retention_days=retention,
+        installed_on=installed_on,
+        raw=r,
     )
 
 
 def _daejeon_raw(facility_id: str, name: str, address: str, address_old: str, updated: str) -> dict:
-    return {"facility_id": facility_id, "name": name, "address": address,
-            "address_old": address_old, "updated_at": updated}
+    return {
+        "facility_id": facility_id,
+        "name": name,
+        "address": address,
+        "address_old": address_old,
+        "updated_at": updated,
+    }
 
 
-def _daejeon_camera(n: int, fid: str, name: str, address: str, address_old: str, lat_s: str,
-                    lon_s: str, updated: str) -> dict[str, Any] | Reject:
+def _daejeon_camera(
+    n: int,
+    fid: str,
+    name: str,
+    address: str,
+    address_old: str,
+    lat_s: str,
+    lon_s: str,
+    updated: str,
+) -> dict[str, Any] | Reject:
     ftype = fid[5:11]
     if not ftype.startswith("CTV") and ftype not in DAEJEON_CAMERA_TYPES:
         what = DAEJEON_NON_CAMERA.get(ftype, "not a CCTV facility type")
@@ -167,9 +261,11 @@ def _daejeon_camera(n: int, fid: str, name: str, address: str, address_old: str,
     lat, lon = parse_float(lat_s), parse_float(lon_s)
     if (why := check_wgs84(lat, lon)) is not None:
         return Reject(n, why, "위도/경도", f"{lat_s},{lon_s}")
-    if not (33.0 <= lat <= 39.0 and 124.0 <= lon <= 132.0):  # type: ignore[operator]
-        return Reject(n, f"coordinates outside Korea: lat {lat}, lon {lon}", "위도/경도",
-                      f"{lat_s},{lon_s}")
+    assert lat is not None and lon is not None
+    if not (33.0 <= lat <= 39.0 and 124.0 <= lon <= 132.0):
+        return Reject(
+            n, f"coordinates outside Korea: lat {lat}, lon {lon}", "위도/경도", f"{lat_s},{lon_s}"
+        )
     ctype = "dome" if "(돔)" in name else ("fixed" if "(고정)" in name else None)
     updated_at = None
     try:
@@ -177,25 +273,47 @@ def _daejeon_camera(n: int, fid: str, name: str, address: str, address_old: str,
     except ValueError:
         return Reject(n, "unparseable update time", "업데이트일시", updated)
     return _camera_row(
-        source="daejeon-2015", external_id=fid, name=name or None,
-        purpose=DAEJEON_CAMERA_TYPES.get(ftype, "other"), agency="대전광역시 (스마트시티 통합플랫폼)",
-        address=address or address_old or None, geom=_point_wkt(lon, lat),  # type: ignore[arg-type]
-        camera_type=ctype, ptz=ctype == "dome",
-        raw={**_daejeon_raw(fid, name, address, address_old, updated),
-             "facility_type": ftype, "recorded_at": updated_at.isoformat() if updated_at else None},
+        source="daejeon-2015",
+        external_id=fid,
+        name=name or None,
+        purpose=DAEJEON_CAMERA_TYPES.get(ftype, "other"),
+        agency="대전광역시 (스마트시티 통합플랫폼)",
+        address=address or address_old or None,
+        geom=_point_wkt(lon, lat),
+        camera_type=ctype,
+        ptz=ctype == "dome",
+        raw={
+            **_daejeon_raw(fid, name, address, address_old, updated),
+            "facility_type": ftype,
+            "recorded_at": updated_at.isoformat() if updated_at else None,
+        },
     )
 
 
 def _from_daejeon_2015(n: int, r: dict[str, str]) -> dict[str, Any] | Reject:
-    return _daejeon_camera(n, r["분류명"], r.get("번호", ""), r.get("현재주소", ""),
-                           r.get("예전주소", ""), r.get("위도", ""), r.get("경도", ""),
-                           r.get("업데이트일시", ""))
+    return _daejeon_camera(
+        n,
+        r["분류명"],
+        r.get("번호", ""),
+        r.get("현재주소", ""),
+        r.get("예전주소", ""),
+        r.get("위도", ""),
+        r.get("경도", ""),
+        r.get("업데이트일시", ""),
+    )
 
 
 def _from_daejeon_clean(n: int, r: dict[str, str]) -> dict[str, Any] | Reject:
-    return _daejeon_camera(n, r["facility_id"], r.get("name", ""), r.get("address", ""),
-                           r.get("address_old", ""), r.get("lat", ""), r.get("lon", ""),
-                           r.get("updated_at", ""))
+    return _daejeon_camera(
+        n,
+        r["facility_id"],
+        r.get("name", ""),
+        r.get("address", ""),
+        r.get("address_old", ""),
+        r.get("lat", ""),
+        r.get("lon", ""),
+        r.get("updated_at", ""),
+    )
 
 
 def _from_kr_traffic(n: int, r: dict[str, str]) -> dict[str, Any] | Reject:
@@ -205,10 +323,14 @@ def _from_kr_traffic(n: int, r: dict[str, str]) -> dict[str, Any] | Reject:
     if not r.get("manageNo"):
         return Reject(n, "missing management number", "manageNo", "")
     return _camera_row(
-        source="kr-traffic-api", external_id=f"{r.get('mgcNm', '')}:{r['manageNo']}",
-        name=r["manageNo"], purpose=KR_PURPOSE.get(r.get("cctvNm", ""), "traffic"),
-        agency=r.get("mgcNm") or None, address=r.get("rdnmadr") or r.get("lnmAdres") or None,
-        geom=_point_wkt(lon, lat), raw=r,  # type: ignore[arg-type]
+        source="kr-traffic-api",
+        external_id=f"{r.get('mgcNm', '')}:{r['manageNo']}",
+        name=r["manageNo"],
+        purpose=KR_PURPOSE.get(r.get("cctvNm", ""), "traffic"),
+        agency=r.get("mgcNm") or None,
+        address=r.get("rdnmadr") or r.get("lnmAdres") or None,
+        geom=_point_wkt(lon, lat),
+        raw=r,
     )
 
 
@@ -223,8 +345,9 @@ def osm_direction(value: str | None) -> float | None:
     return None if f is None else f % 360.0
 
 
-def _from_osm_tags(n: int, osm_id: str, lat: float | None, lon: float | None,
-                   tags: dict[str, str]) -> dict[str, Any] | Reject:
+def _from_osm_tags(
+    n: int, osm_id: str, lat: float | None, lon: float | None, tags: dict[str, str]
+) -> dict[str, Any] | Reject:
     if (why := check_wgs84(lat, lon)) is not None:
         return Reject(n, why, "lat/lon", f"{lat},{lon}")
     stype = tags.get("surveillance:type", "camera").lower()
@@ -235,11 +358,18 @@ def _from_osm_tags(n: int, osm_id: str, lat: float | None, lon: float | None,
     purpose = "traffic" if stype == "alpr" or zone == "traffic" else "other"
     angle = parse_float(tags.get("camera:angle"))
     return _camera_row(
-        source="osm", external_id=f"node/{osm_id}", name=tags.get("name") or None, purpose=purpose,
-        agency=tags.get("operator") or None, address=tags.get("addr:street") or None,
-        geom=_point_wkt(lon, lat), heading_deg=osm_direction(tags.get("camera:direction")),  # type: ignore[arg-type]
-        tilt_deg=angle, camera_type=ctype,
-        ptz=ctype in ("dome", "panning") or tags.get("revolving") == "yes", raw=tags,
+        source="osm",
+        external_id=f"node/{osm_id}",
+        name=tags.get("name") or None,
+        purpose=purpose,
+        agency=tags.get("operator") or None,
+        address=tags.get("addr:street") or None,
+        geom=_point_wkt(lon, lat),
+        heading_deg=osm_direction(tags.get("camera:direction")),
+        tilt_deg=angle,
+        camera_type=ctype,
+        ptz=ctype in ("dome", "panning") or tags.get("revolving") == "yes",
+        raw=tags,
     )
 
 
@@ -252,7 +382,7 @@ def _osm_nodes(path: Path) -> list[tuple[int, str, float | None, float | None, d
         tags = {t.k: t.v for t in obj.tags}
         if tags.get("man_made") != "surveillance":
             continue
-        loc = obj.location
+        loc = obj.location  # type: ignore[union-attr]
         lat = loc.lat if loc.valid() else None
         lon = loc.lon if loc.valid() else None
         out.append((i, str(obj.id), lat, lon, tags))
@@ -287,24 +417,40 @@ def _from_geojson(n: int, f: dict[str, Any], stem: str) -> dict[str, Any] | Reje
         except json.JSONDecodeError:
             tags = None
     if isinstance(tags, dict) and tags.get("man_made") == "surveillance" and props.get("osm_id"):
-        return _from_osm_tags(n, str(props["osm_id"]), lat, lon, {k: str(v) for k, v in tags.items()})
+        return _from_osm_tags(
+            n, str(props["osm_id"]), lat, lon, {k: str(v) for k, v in tags.items()}
+        )
     if (why := check_wgs84(lat, lon)) is not None:
         return Reject(n, why, "geometry", f"{lat},{lon}")
-    ext = props.get("external_id") or props.get("id") or f.get("id") or _row_id(
-        {"geometry": json.dumps(geom), **{k: str(v) for k, v in props.items()}})
+    ext = (
+        props.get("external_id")
+        or props.get("id")
+        or f.get("id")
+        or _row_id({"geometry": json.dumps(geom), **{k: str(v) for k, v in props.items()}})
+    )
     purpose = props.get("purpose") or "other"
     if purpose not in PURPOSES:
         purpose = KR_PURPOSE.get(str(purpose), "other")
-    heading = parse_float(str(props.get("heading_deg"))) if props.get("heading_deg") is not None \
+    heading = (
+        parse_float(str(props.get("heading_deg")))
+        if props.get("heading_deg") is not None
         else osm_direction(props.get("camera:direction"))
+    )
     return _camera_row(
-        source=str(props.get("source") or f"geojson:{stem}"), external_id=str(ext),
-        name=props.get("name"), purpose=purpose, agency=props.get("agency") or props.get("operator"),
-        address=props.get("address"), geom=_point_wkt(lon, lat), heading_deg=heading,
+        source=str(props.get("source") or f"geojson:{stem}"),
+        external_id=str(ext),
+        name=props.get("name"),
+        purpose=purpose,
+        agency=props.get("agency") or props.get("operator"),
+        address=props.get("address"),
+        geom=_point_wkt(lon, lat),
+        heading_deg=heading,
         fov_deg=parse_float(str(props["fov_deg"])) if props.get("fov_deg") is not None else None,
         range_m=parse_float(str(props["range_m"])) if props.get("range_m") is not None else None,
-        camera_type=props.get("camera_type"), ptz=bool(props.get("ptz", False)),
-        stream_url=props.get("stream_url"), raw=props,
+        camera_type=props.get("camera_type"),
+        ptz=bool(props.get("ptz", False)),
+        stream_url=props.get("stream_url"),
+        raw=props,
     )
 
 
@@ -319,24 +465,35 @@ def _validate_ranges(n: int, row: dict[str, Any]) -> Reject | None:
     return None
 
 
-def parse_cameras(path: Path, *, fmt: str | None = None, progress: bool = False
-                  ) -> tuple[list[dict[str, Any]], LoadReport]:
+def parse_cameras(
+    path: Path, *, fmt: str | None = None, progress: bool = False
+) -> tuple[list[dict[str, Any]], LoadReport]:
     """Read a camera file into rows for the ``cameras`` table and a report of rejected rows."""
     path = Path(path)
     if not path.exists():
         raise InvalidInput(f"file not found: {path}", field="file")
     if fmt is not None and fmt not in CAMERA_FORMATS:
-        raise InvalidInput(f"unknown camera format {fmt!r}; one of {', '.join(CAMERA_FORMATS)}",
-                           field="format")
+        raise InvalidInput(
+            f"unknown camera format {fmt!r}; one of {', '.join(CAMERA_FORMATS)}", field="format"
+        )
     items: list[Any]
     enc = None
     conv: Callable[..., dict[str, Any] | Reject]
-    if fmt in (None, "kr-standard", "daejeon-2015", "daejeon-2015-clean", "kr-traffic-api") and \
-            path.suffix.lower() in (".csv", ".txt", ".xlsx", ".xlsm", ".tsv"):
+    if fmt in (
+        None,
+        "kr-standard",
+        "daejeon-2015",
+        "daejeon-2015-clean",
+        "kr-traffic-api",
+    ) and path.suffix.lower() in (".csv", ".txt", ".xlsx", ".xlsm", ".tsv"):
         header, rows, enc = read_table(path)
         fmt = fmt or detect_camera_format(path, header)
-        conv = {"kr-standard": _from_kr_standard, "daejeon-2015": _from_daejeon_2015,
-                "daejeon-2015-clean": _from_daejeon_clean, "kr-traffic-api": _from_kr_traffic}[fmt]
+        conv = {
+            "kr-standard": _from_kr_standard,
+            "daejeon-2015": _from_daejeon_2015,
+            "daejeon-2015-clean": _from_daejeon_clean,
+            "kr-traffic-api": _from_kr_traffic,
+        }[fmt]
         items = [(n, r) for n, r in rows]
     else:
         fmt = fmt or detect_camera_format(path)
@@ -366,17 +523,29 @@ def parse_cameras(path: Path, *, fmt: str | None = None, progress: bool = False
             if out[key] == res:
                 report.warnings.append(f"row {n} repeats row {seen_at[key]} exactly; loaded once")
                 continue
-            report.rejects.append(Reject(n, f"duplicate id {res['external_id']} (first at row "
-                                            f"{seen_at[key]}) with different values", "id",
-                                         res["external_id"]))
+            report.rejects.append(
+                Reject(
+                    n,
+                    f"duplicate id {res['external_id']} (first at row "
+                    f"{seen_at[key]}) with different values",
+                    "id",
+                    res["external_id"],
+                )
+            )
             continue
         out[key] = res
         seen_at[key] = n
     return list(out.values()), report
 
 
-def load_cameras(session: Session, *, path: Path | str, fmt: str | None = None,
-                 progress: bool = False, refresh_views: bool = True) -> LoadReport:
+def load_cameras(
+    session: Session,
+    *,
+    path: Path | str,
+    fmt: str | None = None,
+    progress: bool = False,
+    refresh_views: bool = True,
+) -> LoadReport:
     """Load a camera file in the caller's transaction; idempotent by (source, external_id).
 
     Refreshes the stored fields of view of the loaded cameras (``geo.views``).
@@ -392,10 +561,14 @@ def load_cameras(session: Session, *, path: Path | str, fmt: str | None = None,
 
         from geo.views import refresh_camera_views
 
-        ids = session.execute(
-            text("select id from cameras where source = any(:s) and external_id = any(:e)"),
-            {"s": list({r["source"] for r in rows}), "e": [r["external_id"] for r in rows]},
-        ).scalars().all()
+        ids = (
+            session.execute(
+                text("select id from cameras where source = any(:s) and external_id = any(:e)"),
+                {"s": list({r["source"] for r in rows}), "e": [r["external_id"] for r in rows]},
+            )
+            .scalars()
+            .all()
+        )
         refresh_camera_views(session, camera_ids=list(ids))
     record_load(session, report)
     return report

@@ -60,7 +60,8 @@ class LoadReport:
     def summary(self) -> str:
         lines = [
             f"{self.kind} from {Path(self.path).name} ({self.fmt}"
-            + (f", {self.encoding}" if self.encoding else "") + "): "
+            + (f", {self.encoding}" if self.encoding else "")
+            + "): "
             f"{self.rows_read} rows read, {self.inserted} inserted, {self.updated} updated, "
             f"{self.unchanged} unchanged, {self.rejected} rejected"
         ]
@@ -73,10 +74,20 @@ class LoadReport:
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "fmt": self.fmt, "path": self.path, "rows_read": self.rows_read,
-                "inserted": self.inserted, "updated": self.updated, "unchanged": self.unchanged,
-                "rejected": self.rejected, "reasons": self.reasons(), "warnings": self.warnings,
-                "report_path": self.report_path, "encoding": self.encoding}
+        return {
+            "kind": self.kind,
+            "fmt": self.fmt,
+            "path": self.path,
+            "rows_read": self.rows_read,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+            "reasons": self.reasons(),
+            "warnings": self.warnings,
+            "report_path": self.report_path,
+            "encoding": self.encoding,
+        }
 
 
 def sha256_file(path: Path) -> str:
@@ -125,7 +136,9 @@ def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]
         line = reader.line_num
         if not any(v.strip() for v in rec):
             continue
-        rows.append((start, {h: (rec[i].strip() if i < len(rec) else "") for i, h in enumerate(header)}))
+        rows.append(
+            (start, {h: (rec[i].strip() if i < len(rec) else "") for i, h in enumerate(header)})
+        )
     return header, rows, enc
 
 
@@ -141,8 +154,15 @@ def read_xlsx_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str
     for i, rec in enumerate(it, start=2):
         if rec is None or all(v is None or str(v).strip() == "" for v in rec):
             continue
-        rows.append((i, {h: ("" if v is None else str(v).strip()) for h, v in zip(header, rec,
-                                                                                 strict=False)}))
+        rows.append(
+            (
+                i,
+                {
+                    h: ("" if v is None else str(v).strip())
+                    for h, v in zip(header, rec, strict=False)
+                },
+            )
+        )
     return header, rows, "xlsx"
 
 
@@ -206,10 +226,18 @@ def record_load(session: Session, report: LoadReport) -> int:
                 unchanged, rejected, rejects)
                 values (:kind, :fmt, :path, :sha, :rows, :ins, :upd, :unch, :rej, cast(:rejects as jsonb))
                 returning id"""),
-        {"kind": report.kind, "fmt": report.fmt, "path": report.path, "sha": report.sha256,
-         "rows": report.rows_read, "ins": report.inserted, "upd": report.updated,
-         "unch": report.unchanged, "rej": report.rejected,
-         "rejects": json.dumps([r.__dict__ for r in report.rejects[:5000]], ensure_ascii=False)},
+        {
+            "kind": report.kind,
+            "fmt": report.fmt,
+            "path": report.path,
+            "sha": report.sha256,
+            "rows": report.rows_read,
+            "ins": report.inserted,
+            "upd": report.updated,
+            "unch": report.unchanged,
+            "rej": report.rejected,
+            "rejects": json.dumps([r.__dict__ for r in report.rejects[:5000]], ensure_ascii=False),
+        },
     ).scalar_one()
     report.load_id = int(load_id)
     return report.load_id
@@ -243,14 +271,14 @@ def upsert(
     for i in range(0, len(rows), chunk):
         values = [
             {k: (func.ST_GeomFromText(v, 4326) if k == geom_col else v) for k, v in r.items()}
-            for r in rows[i:i + chunk]
+            for r in rows[i : i + chunk]
         ]
         stmt = insert(tbl).values(values)
         differ = or_(*[tbl.c[c].is_distinct_from(stmt.excluded[c]) for c in upd_cols])
-        stmt = stmt.on_conflict_do_update(
+        upsert_stmt: Any = stmt.on_conflict_do_update(
             index_elements=list(key), set_={c: stmt.excluded[c] for c in upd_cols}, where=differ
         ).returning(literal_column("(xmax = 0)"))
-        for (was_insert,) in session.execute(stmt).all():
+        for (was_insert,) in session.execute(upsert_stmt).all():
             if was_insert:
                 ins += 1
             else:

@@ -38,9 +38,19 @@ LAT_NAMES = ("lat", "latitude", "위도", "WGS84위도", "y_wgs84")
 LON_NAMES = ("lon", "lng", "longitude", "경도", "WGS84경도", "x_wgs84")
 TIME_NAMES = ("occurred_at", "time", "datetime", "timestamp", "date", "발생일시", "발생일자")
 ID_NAMES = ("external_id", "id", "번호", "incident_id")
-KIND_ALIASES = {"vulnerable-person sos": "sos", "sos": "sos", "police": "police", "fire": "fire",
-                "disaster": "disaster", "traffic": "traffic", "other": "other", "교통사고": "traffic",
-                "화재": "fire", "재난": "disaster", "범죄": "police"}
+KIND_ALIASES = {
+    "vulnerable-person sos": "sos",
+    "sos": "sos",
+    "police": "police",
+    "fire": "fire",
+    "disaster": "disaster",
+    "traffic": "traffic",
+    "other": "other",
+    "교통사고": "traffic",
+    "화재": "fire",
+    "재난": "disaster",
+    "범죄": "police",
+}
 
 
 def detect_incident_format(path: Path, header: list[str] | None = None) -> str:
@@ -81,9 +91,18 @@ def _first(r: dict[str, str], names: tuple[str, ...]) -> tuple[str | None, str]:
 
 
 def _row(**kw: Any) -> dict[str, Any]:
-    base = {"kind": "other", "case_number": None, "priority": 3, "occurred_at": None, "geom": None,
-            "status": "closed", "description": None, "source": None, "external_id": None,
-            "raw": None}
+    base = {
+        "kind": "other",
+        "case_number": None,
+        "priority": 3,
+        "occurred_at": None,
+        "geom": None,
+        "status": "closed",
+        "description": None,
+        "source": None,
+        "external_id": None,
+        "raw": None,
+    }
     base.update(kw)
     return base
 
@@ -96,8 +115,12 @@ def _kr_accident(n: int, r: dict[str, str], to_wgs84: Transformer) -> dict[str, 
     if x == 0 or y == 0:
         return Reject(n, "zero coordinates (no location recorded)", "위도/경도", f"{x},{y}")
     if not (600_000 <= x <= 1_400_000 and 1_400_000 <= y <= 2_300_000):
-        return Reject(n, f"coordinates outside the EPSG:5179 extent of Korea: x {x}, y {y}",
-                      "위도/경도", f"{x},{y}")
+        return Reject(
+            n,
+            f"coordinates outside the EPSG:5179 extent of Korea: x {x}, y {y}",
+            "위도/경도",
+            f"{x},{y}",
+        )
     lon, lat = to_wgs84.transform(x, y)
     when = parse_time(r.get("발생일시", ""), tz=KST)
     if when is None:
@@ -107,14 +130,22 @@ def _kr_accident(n: int, r: dict[str, str], to_wgs84: Transformer) -> dict[str, 
     casualties = parse_int(r.get("사상자수")) or 0
     priority = 1 if casualties >= 5 else (2 if casualties >= 2 else 3)
     desc = " / ".join(v for v in (r.get("사고유형"), r.get("도로형태")) if v)
-    return _row(kind="traffic", priority=priority, occurred_at=when,
-                geom=f"POINT({lon:.8f} {lat:.8f})", status="closed",
-                description=f"{desc}; 사상자 {casualties}" if desc else None,
-                source="kr-accidents", external_id=r["번호"], raw=r)
+    return _row(
+        kind="traffic",
+        priority=priority,
+        occurred_at=when,
+        geom=f"POINT({lon:.8f} {lat:.8f})",
+        status="closed",
+        description=f"{desc}; 사상자 {casualties}" if desc else None,
+        source="kr-accidents",
+        external_id=r["번호"],
+        raw=r,
+    )
 
 
-def _generic(n: int, r: dict[str, str], *, src: str, kind: str, tz: dt.tzinfo,
-             to_wgs84: Transformer | None) -> dict[str, Any] | Reject:
+def _generic(
+    n: int, r: dict[str, str], *, src: str, kind: str, tz: dt.tzinfo, to_wgs84: Transformer | None
+) -> dict[str, Any] | Reject:
     if to_wgs84 is not None:
         xs, ys = r.get("x", ""), r.get("y", "")
         x, y = parse_float(xs), parse_float(ys)
@@ -128,7 +159,7 @@ def _generic(n: int, r: dict[str, str], *, src: str, kind: str, tz: dt.tzinfo,
     else:
         lat_f, lat_s = _first(r, LAT_NAMES)
         lon_f, lon_s = _first(r, LON_NAMES)
-        lat, lon = parse_float(lat_s), parse_float(lon_s)  # type: ignore[assignment]
+        lat, lon = parse_float(lat_s), parse_float(lon_s)
         if (why := check_wgs84(lat, lon)) is not None:
             return Reject(n, why, "lat/lon", f"{lat_s},{lon_s}")
     tf, ts = _first(r, TIME_NAMES)
@@ -150,22 +181,38 @@ def _generic(n: int, r: dict[str, str], *, src: str, kind: str, tz: dt.tzinfo,
     _, ext = _first(r, ID_NAMES)
     if not ext:
         ext = f"row-{n}:{when.isoformat()}:{lat:.6f}:{lon:.6f}"
-    return _row(kind=k, case_number=r.get("case_number") or None, priority=prio, occurred_at=when,
-                geom=f"POINT({lon:.8f} {lat:.8f})", status=status,
-                description=r.get("description") or None, source=src, external_id=ext, raw=r)
+    return _row(
+        kind=k,
+        case_number=r.get("case_number") or None,
+        priority=prio,
+        occurred_at=when,
+        geom=f"POINT({lon:.8f} {lat:.8f})",
+        status=status,
+        description=r.get("description") or None,
+        source=src,
+        external_id=ext,
+        raw=r,
+    )
 
 
 def parse_incidents(
-    path: Path, *, fmt: str | None = None, crs: str | None = None, kind: str = "other",
-    tz: str = "Asia/Seoul", source: str | None = None, progress: bool = False,
+    path: Path,
+    *,
+    fmt: str | None = None,
+    crs: str | None = None,
+    kind: str = "other",
+    tz: str = "Asia/Seoul",
+    source: str | None = None,
+    progress: bool = False,
 ) -> tuple[list[dict[str, Any]], LoadReport]:
     """Read an incident file into ``incidents`` rows plus a report of rejected rows."""
     path = Path(path)
     if not path.exists():
         raise InvalidInput(f"file not found: {path}", field="file")
     if fmt is not None and fmt not in INCIDENT_FORMATS:
-        raise InvalidInput(f"unknown incident format {fmt!r}; one of {', '.join(INCIDENT_FORMATS)}",
-                           field="format")
+        raise InvalidInput(
+            f"unknown incident format {fmt!r}; one of {', '.join(INCIDENT_FORMATS)}", field="format"
+        )
     try:
         zone = ZoneInfo(tz)
     except Exception:
@@ -174,8 +221,12 @@ def parse_incidents(
     if kind_norm not in INCIDENT_KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(INCIDENT_KINDS)}", field="kind")
     enc = None
-    if (fmt or detect_incident_format(path, [] if path.suffix.lower() in (".geojson", ".json")
-                                      else None)) == "geojson":
+    if (
+        fmt
+        or detect_incident_format(
+            path, [] if path.suffix.lower() in (".geojson", ".json") else None
+        )
+    ) == "geojson":
         fmt = "geojson"
         doc = json.loads(path.read_text(encoding="utf-8-sig"))
         rows = []
@@ -203,9 +254,12 @@ def parse_incidents(
             if not {"x", "y"} <= set(header):
                 raise LoadError("--crs needs columns named x and y", field="crs")
         elif not (set(header) & set(LAT_NAMES) and set(header) & set(LON_NAMES)):
-            raise LoadError(f"no latitude/longitude columns in {path.name} (looked for "
-                            f"{'/'.join(LAT_NAMES[:3])} and {'/'.join(LON_NAMES[:3])}); for "
-                            "projected x/y columns pass --crs", field="file")
+            raise LoadError(
+                f"no latitude/longitude columns in {path.name} (looked for "
+                f"{'/'.join(LAT_NAMES[:3])} and {'/'.join(LON_NAMES[:3])}); for "
+                "projected x/y columns pass --crs",
+                field="file",
+            )
         src = source or f"file:{path.stem}"
         conv = lambda n, r: _generic(n, r, src=src, kind=kind_norm, tz=zone, to_wgs84=tr2)  # noqa: E731
     out: dict[str, dict[str, Any]] = {}
@@ -218,8 +272,9 @@ def parse_incidents(
             continue
         ext = res["external_id"]
         if ext in out:
-            report.rejects.append(Reject(n, f"duplicate id {ext} (first at row {first_row[ext]})",
-                                         "id", ext))
+            report.rejects.append(
+                Reject(n, f"duplicate id {ext} (first at row {first_row[ext]})", "id", ext)
+            )
             continue
         out[ext] = res
         first_row[ext] = n
@@ -228,7 +283,9 @@ def parse_incidents(
     return rows_out, report
 
 
-def _flag_outliers(rows: list[dict[str, Any]], report: LoadReport, first_row: dict[str, int]) -> None:
+def _flag_outliers(
+    rows: list[dict[str, Any]], report: LoadReport, first_row: dict[str, int]
+) -> None:
     """Flag (not drop) points far from the file's median: likely geocoding defaults."""
     if len(rows) < 10:
         return
@@ -236,24 +293,37 @@ def _flag_outliers(rows: list[dict[str, Any]], report: LoadReport, first_row: di
     med = np.median(xy, axis=0)
     from pyproj import Geod
 
-    _, _, d = Geod(ellps="WGS84").inv(np.full(len(xy), med[0]), np.full(len(xy), med[1]),
-                                      xy[:, 0], xy[:, 1])
+    _, _, d = Geod(ellps="WGS84").inv(
+        np.full(len(xy), med[0]), np.full(len(xy), med[1]), xy[:, 0], xy[:, 1]
+    )
     for r, dist in zip(rows, d, strict=True):
         if dist > OUTLIER_KM * 1000:
-            r["raw"] = {**(r["raw"] or {}), "suspect_location": f"{dist / 1000:.0f} km from the "
-                        "file's median location"}
+            r["raw"] = {
+                **(r["raw"] or {}),
+                "suspect_location": f"{dist / 1000:.0f} km from the file's median location",
+            }
             report.warnings.append(
                 f"row {first_row[r['external_id']]} (id {r['external_id']}) lies {dist / 1000:.0f} km "
-                "from the other rows; loaded and flagged raw.suspect_location")
+                "from the other rows; loaded and flagged raw.suspect_location"
+            )
 
 
-def load_incidents(session: Session, *, path: Path | str, fmt: str | None = None,
-                   crs: str | None = None, kind: str = "other", tz: str = "Asia/Seoul",
-                   source: str | None = None, progress: bool = False) -> LoadReport:
+def load_incidents(
+    session: Session,
+    *,
+    path: Path | str,
+    fmt: str | None = None,
+    crs: str | None = None,
+    kind: str = "other",
+    tz: str = "Asia/Seoul",
+    source: str | None = None,
+    progress: bool = False,
+) -> LoadReport:
     """Load an incident file in the caller's transaction; idempotent by (source, external_id)."""
     path = Path(path)
-    rows, report = parse_incidents(path, fmt=fmt, crs=crs, kind=kind, tz=tz, source=source,
-                                   progress=progress)
+    rows, report = parse_incidents(
+        path, fmt=fmt, crs=crs, kind=kind, tz=tz, source=source, progress=progress
+    )
     report.sha256 = sha256_file(path)
     ins, upd = upsert(session, table="incidents", rows=rows, key=("source", "external_id"))
     report.inserted, report.updated = ins, upd

@@ -41,13 +41,18 @@ def _loader(kind: str) -> Callable[..., LoadReport]:
         return load_cameras
     if kind == "incidents":
         return load_incidents
-    from geo.load import osm  # written alongside the routing engine
+    from geo.load import osm  # type: ignore[attr-defined,unused-ignore]
 
     return {"roads": osm.load_roads, "buildings": osm.load_buildings}[kind]
 
 
-def load_sample(*, engine: Engine | None = None, data_dir: Path | None = None, quiet: bool = False,
-                force: bool = False) -> dict[str, Any]:
+def load_sample(
+    *,
+    engine: Engine | None = None,
+    data_dir: Path | None = None,
+    quiet: bool = False,
+    force: bool = False,
+) -> dict[str, Any]:
     """Load every bundled file not loaded yet; returns {file name: report dict or 'already loaded'}."""
     from geo.db import get_engine
 
@@ -58,8 +63,10 @@ def load_sample(*, engine: Engine | None = None, data_dir: Path | None = None, q
         with Session(eng) as s, s.begin():
             # serialise concurrent sample loads (e.g. two test runs on one external server)
             s.execute(text("select pg_advisory_xact_lock(7244001)"))
-            done = s.execute(text("select 1 from data_loads where kind = :k and sha256 = :h limit 1"),
-                             {"k": kind, "h": sha}).first()
+            done = s.execute(
+                text("select 1 from data_loads where kind = :k and sha256 = :h limit 1"),
+                {"k": kind, "h": sha},
+            ).first()
             if done and not force:
                 results[path.name] = "already loaded"
                 if not quiet:

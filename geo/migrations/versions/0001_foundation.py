@@ -1,7 +1,7 @@
 """foundation: cameras, views, roads, buildings, incidents, loads
 
 Revision ID: 0001_foundation
-Revises: 
+Revises: (none)
 Create Date: 2026-11-28
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import geoalchemy2
 import sqlalchemy as sa
 from alembic import op
 from geoalchemy2 import Geometry
