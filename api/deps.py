@@ -1,14 +1,19 @@
-"""Request dependencies: the database session (and, later, the current user and access gate)."""
+"""Request dependencies: the database session, the client address and the current user."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Query, Request
+from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from geo.db import new_session
+from geo.models.access import User
+from geo.settings import get_settings
 
 
 def get_session() -> Iterator[Session]:
@@ -25,3 +30,64 @@ def get_session() -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+_Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache
+def _trusted(proxies: tuple[str, ...]) -> tuple[_Net, ...]:
+    return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in proxies if p.strip())
+
+
+def _is_trusted(host: str, nets: tuple[_Net, ...]) -> bool:
+    try:
+        addr = ipaddress.ip_address(host.strip().strip("[]"))
+    except ValueError:
+        return False
+    return any(addr.version == n.version and addr in n for n in nets)
+
+
+def client_ip(request: Request) -> str:
+    """The caller's IP address as the access rules see it.
+
+    The direct peer, unless that peer is a trusted proxy (``GOLDENTIME_TRUSTED_PROXIES``, a JSON
+    list of addresses/CIDRs): then ``X-Forwarded-For`` is read from the right, skipping trusted
+    hops, and the first untrusted hop is the client. A header from anyone else is ignored.
+    """
+    peer = request.client.host if request.client else ""
+    nets = _trusted(tuple(get_settings().trusted_proxies))
+    if not nets or not _is_trusted(peer, nets):
+        return peer
+    hops = [h.strip() for v in request.headers.getlist("x-forwarded-for") for h in v.split(",")]
+    hops = [h for h in hops if h]
+    for hop in reversed(hops):
+        if not _is_trusted(hop, nets):
+            return hop
+    return hops[0] if hops else peer
+
+
+ClientIP = Annotated[str, Depends(client_ip)]
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+
+
+def current_user(
+    request: Request,
+    session: SessionDep,
+    bearer: Annotated[str | None, Depends(oauth2_scheme)],
+    access_token: Annotated[
+        str | None,
+        Query(include_in_schema=False, description="token for media links (<img>, <video>)"),
+    ] = None,
+) -> User:
+    """The user of the bearer token (``Authorization: Bearer``, or ``?access_token=`` for media
+    URLs that a browser loads without headers); 401 when missing, forged, expired or disabled."""
+    from geo.auth import user_from_token
+
+    user = user_from_token(session, bearer or access_token)
+    request.state.user = user
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]

@@ -6,11 +6,12 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 import api.routes
 from api import errors
+from api.deps import current_user
 from geo import __version__
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "maps" / "static"
@@ -29,7 +30,12 @@ def create_app() -> FastAPI:
     for m in sorted(pkgutil.iter_modules(api.routes.__path__), key=lambda m: m.name):
         mod = importlib.import_module(f"api.routes.{m.name}")
         if hasattr(mod, "router"):
-            app.include_router(mod.router)
+            # every /api route needs a token, except routers that declare PUBLIC (the login)
+            guarded = not getattr(mod, "PUBLIC", False) and any(
+                getattr(r, "path", "").startswith("/api") for r in mod.router.routes
+            )
+            deps = [Depends(current_user)] if guarded else None
+            app.include_router(mod.router, dependencies=deps)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

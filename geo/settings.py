@@ -28,10 +28,19 @@ class Settings(BaseSettings):
     secret_key: str = "change-me-in-production-goldentime"
     token_ttl_s: int = 8 * 3600
     trusted_proxies: list[str] = Field(default_factory=list)
+    share_past_window_s: int = 30 * 60
+    share_ttl_s: int = 24 * 3600
+    video_request_k: int = 5
     tile_url: str | None = None
     tile_attribution: str = "© OpenStreetMap contributors"
     video_dir: Path = PROJECT_ROOT / ".goldentime" / "video"
     max_clip_s: int = 600
+    video_segment_s: int = 60
+    video_retention_days: int = 30
+    live_max_fps: float = 5.0
+    live_max_s: int = 3600
+    motion_width_px: int = 160
+    motion_debounce_s: float = 10.0
 
 
 @lru_cache

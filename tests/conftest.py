@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, create_engine
@@ -18,6 +19,9 @@ from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
+
+# live server + headless Chromium fixtures (live_server, live_token, chromium, browser_page)
+from tests.browser import browser_page, chromium, live_server, live_token  # noqa: E402, F401
 
 
 def _test_url() -> str:
@@ -129,3 +133,69 @@ def client(session: Session) -> Iterator[object]:
 def fresh_engine(engine: Engine) -> Engine:
     """An engine on the test database for tests that must commit (e.g. loader transactions)."""
     return create_engine(os.environ["GOLDENTIME_DATABASE_URL"])
+
+
+# --- users and authenticated clients (access rules: geo/access.py) -------------------------------
+
+TEST_PASSWORD = "test-password"
+
+
+@pytest.fixture
+def make_user(session: Session) -> Any:
+    """Factory: ``make_user(name, role="police", agency="Daejeon Yuseong Police",
+    cidrs=("127.0.0.1/32",), disabled=False)`` creates a user in the test's transaction."""
+    from geo.users import create_user
+
+    def _make(
+        name: str,
+        role: str = "police",
+        agency: str | None = "Daejeon Yuseong Police",
+        cidrs: Any = ("127.0.0.1/32", "::1/128"),
+        *,
+        password: str = TEST_PASSWORD,
+        disabled: bool = False,
+    ) -> Any:
+        return create_user(
+            session,
+            username=name,
+            password=password,
+            role=role,
+            agency=agency,
+            cidrs=list(cidrs),
+            disabled=disabled,
+        )
+
+    return _make
+
+
+@pytest.fixture
+def auth_client(session: Session) -> Iterator[Any]:
+    """Factory: ``auth_client(user, ip="127.0.0.1")`` gives a TestClient sharing the test's session
+    whose requests carry ``user``'s bearer token and come from ``ip``."""
+    from fastapi.testclient import TestClient
+
+    from api.deps import get_session
+    from api.main import app
+    from geo.auth import create_token
+
+    def _override() -> Iterator[Session]:
+        yield session
+        session.flush()
+
+    clients: list[Any] = []
+
+    def _make(user: Any, ip: str = "127.0.0.1") -> Any:
+        headers = {}
+        if user is not None:
+            headers["Authorization"] = f"Bearer {create_token(user)[0]}"
+        c = TestClient(app, client=(ip, 50000), headers=headers)
+        clients.append(c)
+        return c
+
+    app.dependency_overrides[get_session] = _override
+    try:
+        yield _make
+    finally:
+        for c in clients:
+            c.close()
+        app.dependency_overrides.pop(get_session, None)

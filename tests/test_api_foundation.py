@@ -82,5 +82,6 @@ import pytest  # noqa: E402
 
 
 @pytest.fixture
-def api(client: Any) -> Any:
-    return client
+def api(make_user: Any, auth_client: Any) -> Any:
+    """A client with a token: every /api route requires one."""
+    return auth_client(make_user("planner_foundation", role="planner", agency="Daejeon"))

@@ -31,7 +31,7 @@ def list_cameras(
     return feature_collection(rows, total=total, limit=limit, offset=offset)
 
 
-@router.get("/{camera_id}")
+@router.get("/{camera_id:int}")  # :int so /api/cameras/nearest etc. never land here
 def get_camera(camera_id: int, session: SessionDep) -> dict[str, Any]:
     """One camera as a GeoJSON Feature."""
     return point_feature(cameras.get_camera(session, camera_id))

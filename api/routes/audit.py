@@ -1,0 +1,108 @@
+"""``/api/audit``: the audit log for auditors and admins (filters, JSON or CSV). Reading it is
+itself audited (``export``)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from api.deps import ClientIP, CurrentUser, SessionDep
+from geo.access import require
+from geo.audit import AUDIT_FIELDS, audit, query_audit
+from geo.users import AUDIT_ROLES
+
+router = APIRouter(prefix="/api/audit", tags=["audit"])
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, dt.datetime):
+        return v.isoformat()
+    if isinstance(v, list):
+        return " ".join(str(x) for x in v)
+    if isinstance(v, dict):
+        return json.dumps(v, ensure_ascii=False, sort_keys=True)
+    return "" if v is None else v
+
+
+@router.get("")
+def list_audit(
+    session: SessionDep,
+    user: CurrentUser,
+    ip: ClientIP,
+    username: str | None = Query(None, alias="user", description="who acted"),
+    action: str | None = Query(None, description="login, video_request, view, denied, ..."),
+    camera: int | None = Query(None, description="records naming this camera id"),
+    case_number: str | None = Query(None),
+    incident_id: int | None = Query(None),
+    start: dt.datetime | None = Query(None, description="at >= start (ISO 8601)"),
+    end: dt.datetime | None = Query(None, description="at < end (ISO 8601)"),
+    limit: int = Query(1000, ge=1, le=100_000),
+    offset: int = Query(0, ge=0),
+    format: Literal["json", "csv"] = Query("json"),
+) -> Any:
+    """Audit records, newest first (auditor, admin). ``format=csv`` downloads a CSV file."""
+    filters = {
+        "user": username,
+        "action": action,
+        "camera": camera,
+        "case_number": case_number,
+        "incident_id": incident_id,
+        "start": start,
+        "end": end,
+    }
+    require(
+        session,
+        user=user,
+        client_ip=ip,
+        roles=AUDIT_ROLES,
+        action="export",
+        check_ip=False,
+        detail={"filters": {k: v for k, v in filters.items() if v is not None}},
+    )
+    rows, total = query_audit(
+        session,
+        username=username,
+        action=action,
+        camera_id=camera,
+        case_number=case_number,
+        incident_id=incident_id,
+        start=start,
+        end=end,
+        limit=limit,
+        offset=offset,
+    )
+    audit(
+        session,
+        action="export",
+        user=user,
+        client_ip=ip,
+        case_number=case_number,
+        incident_id=incident_id,
+        camera_ids=[camera] if camera is not None else None,
+        start=start,
+        end=end,
+        detail={
+            "format": format,
+            "rows": len(rows),
+            "total": total,
+            "filters": {k: v for k, v in filters.items() if v is not None},
+        },
+    )
+    if format == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(AUDIT_FIELDS)
+        for r in rows:
+            w.writerow([_cell(r[f]) for f in AUDIT_FIELDS])
+        return Response(
+            buf.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="goldentime-audit.csv"'},
+        )
+    return {"records": rows, "total": total, "limit": limit, "offset": offset}

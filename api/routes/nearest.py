@@ -1,0 +1,42 @@
+"""``GET /api/cameras/nearest``: the k best cameras for a point (see :mod:`geo.nearest`).
+
+A module of its own under the ``/api/cameras`` prefix; ``api/routes/cameras.py`` declares its
+item route as ``/{camera_id:int}`` so that ``/api/cameras/nearest`` is never taken for an id,
+whatever order the routers are included in.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from api.deps import SessionDep
+from api.geojson import feature_collection
+from geo import nearest
+
+router = APIRouter(prefix="/api/cameras", tags=["cameras"])
+
+
+@router.get("/nearest")
+def nearest_cameras(
+    session: SessionDep,
+    lat: float = Query(
+        ..., ge=-90, le=90, description="WGS84 latitude of the scene", examples=[36.3620]
+    ),
+    lon: float = Query(
+        ..., ge=-180, le=180, description="WGS84 longitude of the scene", examples=[127.3440]
+    ),
+    k: int = Query(5, ge=1, le=nearest.MAX_K, description="how many cameras"),
+    max_distance_m: float | None = Query(None, ge=0, description="drop cameras farther than this"),
+) -> JSONResponse:
+    """The k best cameras for a point as GeoJSON, best first.
+
+    Cameras that see the point come first, then PTZ cameras within range that can turn to it,
+    then the nearest; each feature carries ``distance_m``, ``bearing_deg`` (camera to point),
+    ``in_view``, ``pan_deg``, ``line_of_sight``, ``network_distance_m``, ``rank`` and ``reason``.
+    """
+    rows = nearest.nearest_cameras(session, lat=lat, lon=lon, k=k, max_distance_m=max_distance_m)
+    query = {"lat": lat, "lon": lon, "k": k, "max_distance_m": max_distance_m}
+    # the records are plain JSON types already (api.geojson): skip jsonable_encoder, which costs
+    # more than the query itself on this hot path (see docs/benchmarks.md)
+    return JSONResponse(feature_collection(rows, query=query))

@@ -1,0 +1,72 @@
+"""``/api/shares``: the shares granted to me, opening one (through the access gate), revoking."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import ClientIP, CurrentUser, SessionDep
+from geo import shares, video_requests
+from geo.access import authorize_share
+from geo.times import now_utc
+
+router = APIRouter(prefix="/api/shares", tags=["shares"])
+
+
+class RevokeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=1000)
+
+
+@router.get("")
+def list_shares(
+    session: SessionDep,
+    user: CurrentUser,
+    status: Literal["active", "expired", "revoked"] | None = Query(None),
+    camera_id: int | None = Query(None, ge=1),
+    granted_by_me: bool = Query(False, description="shares I granted instead of received"),
+    limit: int = Query(200, ge=1, le=1000),
+) -> dict[str, Any]:
+    """Shares granted to me or my agency, newest first; each says whether it is still active.
+
+    Listing reveals no video: opening a share (``GET /api/shares/{id}``) goes through the gate.
+    """
+    now = now_utc()
+    rows = shares.shares_for(
+        session, user, camera_id=camera_id, status=status, granted_by_me=granted_by_me, limit=limit
+    )
+    items = [shares.share_dict(s, now=now) for s in rows]
+    return {
+        "shares": items,
+        "total": len(items),
+        "active": sum(1 for s in items if s["status"] == "active"),
+    }
+
+
+@router.get("/{share_id}")
+def open_share(
+    share_id: int, session: SessionDep, user: CurrentUser, ip: ClientIP
+) -> dict[str, Any]:
+    """Open a share: its cameras and video links. Audited; an expired or revoked share, another
+    agency's share or an unregistered address gets 403 with the reason."""
+    share = authorize_share(session, user=user, client_ip=ip, share_id=share_id)
+    return shares.share_dict(share)
+
+
+@router.post("/{share_id}/revoke")
+def revoke_share(
+    share_id: int,
+    session: SessionDep,
+    user: CurrentUser,
+    ip: ClientIP,
+    body: Annotated[RevokeIn | None, Body()] = None,
+) -> dict[str, Any]:
+    """Revoke a share now (its granter, or an operator/admin); audited."""
+    share = shares.get_share(session, share_id)
+    video_requests.revoke(
+        session, user=user, client_ip=ip, share=share, reason=body.reason if body else None
+    )
+    return shares.share_dict(share)

@@ -1,0 +1,258 @@
+"""Video egress: snapshots, live MJPEG, archive clips, privacy masks and motion alerts.
+
+Every video route asks THE access gate (:func:`geo.access.authorize_video`) first; the gate writes
+the ``view`` (or ``denied``) audit record, and the route commits it before the first byte leaves.
+Every frame that leaves goes through :func:`geo.video.privacy.egress_filter` (masks, face blur).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import cv2
+import numpy as np
+from fastapi import APIRouter, Body, Query, Response
+from fastapi.responses import StreamingResponse
+
+from api.deps import ClientIP, CurrentUser, SessionDep
+from geo import access
+from geo.cameras import get_camera
+from geo.errors import Unavailable
+from geo.settings import get_settings
+from geo.times import aware
+from geo.users import CENTRE_ROLES
+from geo.video import archive, privacy
+from geo.video.motion import rank_alerts
+from geo.video.sources import Source, open_source
+
+router = APIRouter(tags=["video"])
+
+BOUNDARY = "frame"
+JPEG_QUALITY = 85
+
+
+def _jpeg(frame: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:  # pragma: no cover
+        raise Unavailable("cannot encode JPEG", field="frame")
+    return buf.tobytes()
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+@router.get(
+    "/api/cameras/{camera_id:int}/snapshot.jpg",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+def snapshot(
+    camera_id: int,
+    session: SessionDep,
+    user: CurrentUser,
+    ip: ClientIP,
+    at: dt.datetime | None = Query(
+        None, description="time of the frame (ISO 8601; no offset = KST); omitted: the live frame"
+    ),
+) -> Response:
+    """One JPEG frame, live or from the archive at ``at``, masked (and faces blurred per share)."""
+    at = aware(at, field="at")
+    if at is None:
+        share = access.authorize_video(
+            session, user=user, client_ip=ip, camera_id=camera_id, action="snapshot", live=True
+        )
+    else:
+        share = access.authorize_video(
+            session,
+            user=user,
+            client_ip=ip,
+            camera_id=camera_id,
+            action="snapshot",
+            start=at,
+            end=at,
+        )
+    session.commit()  # the view record is durable before any byte leaves
+    filt = privacy.egress_filter(session, camera_id=camera_id, share=share)
+    if at is None:
+        with open_source(get_camera(session, camera_id)["stream_url"]) as src:
+            src_ts, frame = src.read_now()
+    else:
+        src_ts, frame = archive.frame_at(session, camera_id=camera_id, at=at)
+    return Response(
+        _jpeg(filt(frame)),
+        media_type="image/jpeg",
+        headers={"Cache-Control": "no-store", "X-Frame-Time": _iso(src_ts)},
+    )
+
+
+def _mjpeg(
+    src: Source, filt: privacy.FrameFilter, *, until: float, max_fps: float
+) -> Iterator[bytes]:
+    """Multipart JPEG parts at most ``max_fps`` per second until ``until`` (``time.time()``)."""
+    min_gap = 1.0 / max_fps
+    last = 0.0
+    try:
+        while time.time() < until:
+            try:
+                _ts, frame = src.read()
+            except (EOFError, Unavailable):
+                return
+            now = time.time()
+            if now - last < min_gap:
+                continue
+            last = now
+            jpg = _jpeg(filt(frame))
+            yield (
+                (
+                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpg)}\r\n\r\n"
+                ).encode()
+                + jpg
+                + b"\r\n"
+            )
+    finally:
+        src.close()
+
+
+@router.get("/api/cameras/{camera_id:int}/live.mjpg", response_class=StreamingResponse)
+def live(
+    camera_id: int,
+    session: SessionDep,
+    user: CurrentUser,
+    ip: ClientIP,
+    fps: float | None = Query(
+        None, gt=0, le=30, description="frame-rate cap (default GOLDENTIME_LIVE_MAX_FPS)"
+    ),
+    max_s: float | None = Query(None, gt=0, description="stop after this many seconds"),
+) -> StreamingResponse:
+    """Live MJPEG (``multipart/x-mixed-replace``), masked; checked once at start, it ends when the
+    share expires (or after ``GOLDENTIME_LIVE_MAX_S``)."""
+    s = get_settings()
+    share = access.authorize_video(
+        session, user=user, client_ip=ip, camera_id=camera_id, action="live", live=True
+    )
+    session.commit()
+    filt = privacy.egress_filter(session, camera_id=camera_id, share=share)
+    url = get_camera(session, camera_id)["stream_url"]
+    until = time.time() + min(max_s or s.live_max_s, s.live_max_s)
+    if share.id is not None:  # a real share ends the stream when it expires
+        until = min(until, share.expires_at.timestamp())
+    src = open_source(url)  # unreachable -> 503 before any byte
+    return StreamingResponse(
+        _mjpeg(src, filt, until=until, max_fps=min(fps or s.live_max_fps, s.live_max_fps)),
+        media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+        headers={
+            "Cache-Control": "no-store",
+            "X-Share-Expires": _iso(dt.datetime.fromtimestamp(until, dt.UTC)),
+        },
+    )
+
+
+@router.get(
+    "/api/cameras/{camera_id:int}/clip.mp4",
+    response_class=Response,
+    responses={200: {"content": {"video/mp4": {}}}},
+)
+def clip(
+    camera_id: int,
+    session: SessionDep,
+    user: CurrentUser,
+    ip: ClientIP,
+    start: dt.datetime = Query(..., description="ISO 8601 (no offset = KST)"),
+    end: dt.datetime = Query(
+        ..., description="ISO 8601; at most GOLDENTIME_MAX_CLIP_S after start"
+    ),
+) -> Response:
+    """An MP4 (H.264 when available) of ``[start, end)`` cut from the archive, masked."""
+    start, end = archive.check_clip_window(start, end)
+    share = access.authorize_video(
+        session, user=user, client_ip=ip, camera_id=camera_id, action="clip", start=start, end=end
+    )
+    session.commit()
+    filt = privacy.egress_filter(session, camera_id=camera_id, share=share)
+    c = archive.cut_clip(session, camera_id=camera_id, start=start, end=end, transform=filt)
+    try:
+        data = c.path.read_bytes()
+    finally:
+        c.path.unlink(missing_ok=True)
+    name = f"camera{camera_id}_{start.strftime('%Y%m%dT%H%M%SZ')}.mp4"
+    return Response(
+        data,
+        media_type="video/mp4",
+        headers={
+            "Content-Disposition": f'inline; filename="{name}"',
+            "Cache-Control": "no-store",
+            "X-Clip-Start": _iso(c.start),
+            "X-Clip-End": _iso(c.end),
+            "X-Clip-Frames": str(c.frames),
+            "X-Clip-Codec": c.codec,
+        },
+    )
+
+
+@router.get("/api/cameras/{camera_id:int}/masks")
+def get_masks(
+    camera_id: int, session: SessionDep, user: CurrentUser, ip: ClientIP
+) -> dict[str, Any]:
+    """The camera's privacy mask polygons (image pixels); operator/admin only."""
+    access.require(
+        session,
+        user=user,
+        client_ip=ip,
+        roles=CENTRE_ROLES,
+        action="masks_read",
+        camera_ids=[camera_id],
+    )
+    get_camera(session, camera_id)
+    return {"camera_id": camera_id, "masks": privacy.get_masks(session, camera_id=camera_id)}
+
+
+@router.put("/api/cameras/{camera_id:int}/masks")
+def put_masks(
+    camera_id: int,
+    session: SessionDep,
+    user: CurrentUser,
+    ip: ClientIP,
+    masks: list[Any] = Body(
+        ...,
+        embed=True,
+        description='[{"points": [[x, y], ...], "label": "window"}, ...] in image pixels',
+    ),
+) -> dict[str, Any]:
+    """Replace the camera's privacy masks; operator/admin only."""
+    access.require(
+        session,
+        user=user,
+        client_ip=ip,
+        roles=CENTRE_ROLES,
+        action="masks_edit",
+        camera_ids=[camera_id],
+    )
+    get_camera(session, camera_id)
+    stored = privacy.set_masks(session, camera_id=camera_id, masks=masks, user=user.username)
+    return {"camera_id": camera_id, "masks": stored}
+
+
+@router.get("/api/alerts")
+def alerts(
+    session: SessionDep,
+    user: CurrentUser,
+    ip: ClientIP,
+    since_s: int = Query(24 * 3600, ge=1, le=30 * 86400, description="look back this far"),
+    camera_id: int | None = Query(None),
+    limit: int = Query(50, ge=1, le=500),
+) -> dict[str, Any]:
+    """Motion alerts ranked for the operator: near open incidents and recent first, with why."""
+    access.require(session, user=user, client_ip=ip, roles=CENTRE_ROLES, action="alerts")
+    rows = rank_alerts(session, since_s=since_s, camera_id=camera_id, limit=limit)
+    for r in rows:
+        r["at"], r["until_at"] = _iso(r["at"]), _iso(r["until_at"])
+    return {
+        "alerts": rows,
+        "count": len(rows),
+        "ranking": "0.45*proximity + 0.35*recency + 0.20*motion; proximity = 0.5^(distance "
+        "to nearest open incident / 200 m), recency = 0.5^(age / 600 s)",
+    }

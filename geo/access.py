@@ -1,0 +1,393 @@
+"""THE access gate: every path that reveals video or a share asks here, and only here.
+
+Rules (the law the smart-city centres work under: approved officers, from a registered user ID
+*and* a registered IP address, every request and view logged):
+
+1. **Role.** ``police``, ``fire``, ``disaster``, ``investigator`` see video only through a share.
+   ``operator`` and ``admin`` (the control centre) may *monitor live* any camera without a share;
+   recorded or exported video needs a share for them too. ``planner`` and ``auditor`` never see
+   video.
+2. **Address.** The request's client IP (see ``api.deps.client_ip``: proxies only when trusted)
+   must lie in one of the user's registered CIDR ranges, for every role.
+3. **Share.** An active share (not revoked, not expired) granted to the user or the user's agency
+   must contain the camera, and cover the request: live view needs ``share.live``; recorded video
+   ``[start, end]`` must lie inside the share's past window.
+
+A refusal raises :class:`geo.errors.Forbidden` with the precise reason and writes a ``denied``
+audit record in its own transaction (it persists although the request fails); a success writes a
+``view`` record in the caller's transaction before returning. Routes never re-check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from geo.audit import audit, audit_detached
+from geo.errors import Forbidden, GoldentimeError, InvalidInput, NotFound
+from geo.models import Camera
+from geo.models.access import Share, ShareCamera, User
+from geo.shares import get_share, is_recipient, recipient_filter, share_status
+from geo.times import check_window, now_utc
+from geo.users import CENTRE_ROLES, OFFICER_ROLES
+
+#: Roles that may see video at all (through a share; the centre also live without one).
+VIDEO_ROLES = (*CENTRE_ROLES, *OFFICER_ROLES)
+#: Roles that may monitor live video without a share (every view is still audited).
+MONITOR_ROLES = CENTRE_ROLES
+
+
+def ip_allowed(user: User, client_ip: str | None) -> bool:
+    """Whether ``client_ip`` lies in one of ``user``'s registered ranges (IPv4-mapped IPv6 too)."""
+    if not client_ip:
+        return False
+    try:
+        addr = ipaddress.ip_address(client_ip.strip().strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    for c in user.allowed_cidrs or []:
+        net = ipaddress.ip_network(str(c), strict=False)
+        if addr.version == net.version and addr in net:
+            return True
+    return False
+
+
+def deny(
+    session: Session,
+    *,
+    user: User,
+    client_ip: str | None,
+    reason: str,
+    action: str,
+    code: str,
+    exc: type[GoldentimeError] = Forbidden,
+    **ctx: Any,
+) -> NoReturn:
+    """Write a ``denied`` record in its own transaction, then raise ``exc`` with the reason."""
+    detail = {"access": action, "code": code, **ctx.pop("detail", {})}
+    audit_detached(
+        session,
+        action="denied",
+        user=user,
+        client_ip=client_ip,
+        reason=reason,
+        detail=detail,
+        **ctx,
+    )
+    raise exc(reason, code=code)
+
+
+def require(
+    session: Session,
+    *,
+    user: User,
+    client_ip: str | None,
+    roles: Sequence[str],
+    action: str,
+    check_ip: bool = True,
+    **ctx: Any,
+) -> None:
+    """Refuse (audited) unless ``user`` has one of ``roles`` and, with ``check_ip``, a registered
+    address. For actions that are not video views but still need the rules (requests, pushes)."""
+    if user.role not in roles:
+        deny(
+            session,
+            user=user,
+            client_ip=client_ip,
+            action=action,
+            code="role",
+            reason=f"role {user.role!r} may not {action.replace('_', ' ')} "
+            f"(allowed: {', '.join(roles)})",
+            **ctx,
+        )
+    if check_ip and not ip_allowed(user, client_ip):
+        deny(
+            session,
+            user=user,
+            client_ip=client_ip,
+            action=action,
+            code="ip",
+            reason=f"client address {client_ip} is not registered for user {user.username!r}",
+            **ctx,
+        )
+
+
+def _window_text(s: dt.datetime | None, e: dt.datetime | None) -> str:
+    if s is None or e is None:
+        return "no recorded window"
+    return f"{s.isoformat()} .. {e.isoformat()}"
+
+
+def _covers(
+    share: Share, *, live: bool, start: dt.datetime | None, end: dt.datetime | None
+) -> str | None:
+    """``None`` when an active ``share`` covers the request, else why not."""
+    if live:
+        return None if share.live else f"share {share.id} does not include live view"
+    if share.past_start is None or share.past_end is None:
+        return f"share {share.id} grants no recorded video"
+    assert start is not None and end is not None
+    if start < share.past_start or end > share.past_end:
+        return (
+            f"requested window {start.isoformat()} .. {end.isoformat()} is outside share "
+            f"{share.id}'s window {_window_text(share.past_start, share.past_end)}"
+        )
+    return None
+
+
+def _inactive_reason(share: Share, status: str) -> str:
+    if status == "revoked":
+        assert share.revoked_at is not None
+        return f"share {share.id} was revoked at {share.revoked_at.isoformat()}"
+    if status == "expired":
+        return f"share {share.id} expired at {share.expires_at.isoformat()}"
+    return f"share {share.id} is not valid before {share.granted_at.isoformat()}"
+
+
+def _record_view(
+    session: Session,
+    *,
+    user: User,
+    client_ip: str,
+    share: Share,
+    camera_ids: list[int],
+    action: str,
+    live: bool,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    monitoring: bool = False,
+) -> None:
+    audit(
+        session,
+        action="view",
+        user=user,
+        client_ip=client_ip,
+        share_id=share.id,
+        case_number=share.case_number,
+        incident_id=share.incident_id,
+        camera_ids=camera_ids,
+        start=start,
+        end=end,
+        reason=share.reason,
+        detail={
+            "access": action,
+            "live": live,
+            "monitoring": monitoring,
+            "face_blur": share.face_blur,
+        },
+    )
+
+
+def authorize_video(
+    session: Session,
+    *,
+    user: User,
+    client_ip: str,
+    camera_id: int,
+    action: str,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    live: bool = False,
+    share_id: int | None = None,
+) -> Share:
+    """Allow ``user`` at ``client_ip`` to see ``camera_id`` (live, or recorded ``[start, end]``).
+
+    Returns the share that allows it (``share.face_blur`` says whether faces must be blurred). An
+    operator or admin monitoring live without a share gets an unsaved ``Share`` with ``id=None``,
+    ``kind='monitoring'`` and ``face_blur=False``. ``action`` names the access for the log
+    (``"live"``, ``"snapshot"``, ``"clip"``, ``"playback"`` ...); ``share_id`` pins the share to use.
+    Raises :class:`Forbidden` (audited) with the reason, :class:`NotFound` for an unknown camera
+    or share, :class:`InvalidInput` for a bad window.
+    """
+    if not live and (start is None or end is None):
+        raise InvalidInput(
+            "recorded video needs start and end", field="start" if start is None else "end"
+        )
+    start, end = check_window(start, end)
+    ctx: dict[str, Any] = {
+        "camera_ids": [camera_id],
+        "start": start,
+        "end": end,
+        "share_id": share_id,
+        "detail": {"live": live},
+    }
+    require(session, user=user, client_ip=client_ip, roles=VIDEO_ROLES, action=action, **ctx)
+    if session.get(Camera, camera_id) is None:
+        deny(
+            session,
+            user=user,
+            client_ip=client_ip,
+            action=action,
+            code="camera",
+            reason=f"camera {camera_id} does not exist",
+            exc=NotFound,
+            **ctx,
+        )
+
+    if share_id is not None:
+        share = session.get(Share, share_id)
+        if share is None:
+            deny(
+                session,
+                user=user,
+                client_ip=client_ip,
+                action=action,
+                code="share",
+                reason=f"share {share_id} does not exist",
+                exc=NotFound,
+                **ctx,
+            )
+        candidates = [share]
+        if not is_recipient(share, user):
+            deny(
+                session,
+                user=user,
+                client_ip=client_ip,
+                action=action,
+                code="recipient",
+                reason=f"share {share_id} is granted to another user or agency",
+                **ctx,
+            )
+        if camera_id not in share.camera_ids:
+            deny(
+                session,
+                user=user,
+                client_ip=client_ip,
+                action=action,
+                code="camera",
+                reason=f"camera {camera_id} is not in share {share_id}",
+                **ctx,
+            )
+    else:
+        q = (
+            select(Share)
+            .join(ShareCamera, ShareCamera.share_id == Share.id)
+            .where(ShareCamera.camera_id == camera_id, recipient_filter(user))
+            .order_by(Share.granted_at.desc(), Share.id.desc())
+        )
+        candidates = list(session.execute(q).scalars())
+
+    now = now_utc()
+    active = [s for s in candidates if share_status(s, now=now) == "active"]
+    for s in active:
+        if _covers(s, live=live, start=start, end=end) is None:
+            _record_view(
+                session,
+                user=user,
+                client_ip=client_ip,
+                share=s,
+                camera_ids=[camera_id],
+                action=action,
+                live=live,
+                start=start,
+                end=end,
+            )
+            return s
+
+    if live and share_id is None and user.role in MONITOR_ROLES:
+        monitor = Share(
+            id=None,
+            kind="monitoring",
+            granted_by_user_id=user.id,
+            live=True,
+            granted_at=now,
+            expires_at=now,
+            reason="control-centre live monitoring",
+            face_blur=False,
+        )
+        audit(
+            session,
+            action="view",
+            user=user,
+            client_ip=client_ip,
+            camera_ids=[camera_id],
+            reason=monitor.reason,
+            detail={"access": action, "live": True, "monitoring": True, "face_blur": False},
+        )
+        return monitor
+
+    if active:
+        reason = _covers(active[0], live=live, start=start, end=end) or "not covered"
+        code = "live" if live else "window"
+    elif candidates:
+        s = candidates[0]
+        st = share_status(s, now=now)
+        reason, code = _inactive_reason(s, st), st
+        ctx["share_id"] = s.id
+    else:
+        reason = f"no share grants camera {camera_id} to {user.username!r} or their agency"
+        if user.role in MONITOR_ROLES:
+            reason += " (without a share the control centre may only monitor live)"
+        code = "no_share"
+    deny(session, user=user, client_ip=client_ip, action=action, code=code, reason=reason, **ctx)
+
+
+def authorize_share(session: Session, *, user: User, client_ip: str, share_id: int) -> Share:
+    """Open share ``share_id`` for ``user``: recipient, role, address and an active share.
+
+    Audited as a ``view`` (``access='share_open'``) on success and ``denied`` otherwise; an
+    expired or revoked share opens nothing.
+    """
+    action = "share_open"
+    ctx: dict[str, Any] = {"share_id": share_id}
+    found = session.get(Share, share_id)
+    if found is not None:  # context for the log only; the checks below come first
+        ctx.update(
+            camera_ids=found.camera_ids,
+            case_number=found.case_number,
+            incident_id=found.incident_id,
+        )
+    require(session, user=user, client_ip=client_ip, roles=VIDEO_ROLES, action=action, **ctx)
+    try:
+        share = get_share(session, share_id)
+    except NotFound as e:
+        deny(
+            session,
+            user=user,
+            client_ip=client_ip,
+            action=action,
+            code="share",
+            reason=e.message,
+            exc=NotFound,
+            **ctx,
+        )
+    if not is_recipient(share, user):
+        deny(
+            session,
+            user=user,
+            client_ip=client_ip,
+            action=action,
+            code="recipient",
+            reason=f"share {share_id} is granted to another user or agency",
+            **ctx,
+        )
+    st = share_status(share)
+    if st != "active":
+        deny(
+            session,
+            user=user,
+            client_ip=client_ip,
+            action=action,
+            code=st,
+            reason=_inactive_reason(share, st),
+            **ctx,
+        )
+    _record_view(
+        session,
+        user=user,
+        client_ip=client_ip,
+        share=share,
+        camera_ids=share.camera_ids,
+        action=action,
+        live=share.live,
+        start=share.past_start,
+        end=share.past_end,
+    )
+    return share

@@ -1,0 +1,365 @@
+"""The k best cameras for a point: who can see it, who can turn to it, who is merely near.
+
+One query does the work that must be fast: the GiST KNN operator ``<->`` on ``geom::geography``
+(index ``ix_cameras_geog``) fetches a candidate set of the nearest cameras. KNN on geography
+orders by *sphere* distance, which differs from the WGS84 ellipsoid by up to ~0.3 %, enough to
+swap neighbours a few metres apart; so the candidates are re-measured with :data:`geo.views.GEOD`
+(geodesic metres and bearing, vectorised) and re-sorted. Plain ``<->`` on ``geometry`` would order
+by degrees and is wrong at Korean latitudes (see ``/work/shared/DESIGN.md``).
+
+Whether a camera sees the point comes from the one view model (:mod:`geo.views`): heading, field
+of view and range with their documented defaults, the pan a PTZ camera needs, and building
+footprints blocking the sight line. Distances along roads use pgRouting on an edge set cropped to
+the area, only when roads are loaded there.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.bbox import check_lat_lon
+from geo.cameras import CAMERA_FIELDS
+from geo.errors import InvalidInput
+from geo.views import bearing_and_distance, in_view, lines_of_sight, pan_deg, view_of
+
+#: Largest ``k`` a caller may ask for.
+MAX_K = 50
+#: Largest candidate set fetched by KNN before re-ranking.
+MAX_CANDIDATES = 200
+#: Buildings within this distance of the point make ``line_of_sight`` known (else ``None``).
+BUILDING_SEARCH_M = 1000.0
+#: A point or camera farther than this from every road node is not snapped to the network.
+ROAD_SNAP_M = 300.0
+#: Margin around the point and cameras for the pgRouting edge set (metres).
+ROUTE_MARGIN_M = 1000.0
+
+#: Ranking groups, best first: sees the point, PTZ that can turn to it, merely near.
+GROUPS = ("sees", "ptz", "near")
+
+_M_PER_DEG_LAT = 111_320.0
+
+_COLS = ", ".join(f"c.{f}" for f in CAMERA_FIELDS)
+
+# One round trip: the KNN candidates plus whether buildings / roads exist around the point
+# (bounding-box tests on the geometry GiST indexes, so the common case needs no second query).
+# No CTE for the point: a materialised CTE hides the constant from the planner and turns the
+# KNN index scan into a sequential scan plus sort.
+_KNN_BASE = f"""
+select {_COLS}, st_x(c.geom) as lon, st_y(c.geom) as lat,
+       exists(select 1 from buildings b
+              where b.geom && st_makeenvelope(:bx0, :by0, :bx1, :by1, 4326)) as has_buildings,
+       exists(select 1 from road_nodes n
+              where n.geom && st_makeenvelope(:rx0, :ry0, :rx1, :ry1, 4326)) as has_roads
+from cameras c
+{{where}}
+order by c.geom::geography <-> st_setsrid(st_makepoint(:lon, :lat), 4326)::geography
+limit :n
+"""
+_KNN_SQL = text(_KNN_BASE.format(where=""))
+# A separate statement with the distance limit: an ``OR :maxd is null`` would keep the index
+# from bounding the scan, and KNN would then walk the whole index when few cameras are in range.
+_KNN_WITHIN_SQL = text(
+    _KNN_BASE.format(
+        where="where st_dwithin(c.geom::geography, "
+        "st_setsrid(st_makepoint(:lon, :lat), 4326)::geography, :maxd)"
+    )
+)
+
+_BRUTE_SQL = text(f"""
+select {_COLS}, st_x(c.geom) as lon, st_y(c.geom) as lat,
+       st_distance(c.geom::geography, st_setsrid(st_makepoint(:lon, :lat), 4326)::geography)
+           as distance_m
+from cameras c
+order by distance_m, c.id
+limit :n
+""")
+
+
+def _envelope(lon: float, lat: float, r_m: float) -> tuple[float, float, float, float]:
+    """A lon/lat box that contains the circle of ``r_m`` metres around the point."""
+    dlat = r_m / _M_PER_DEG_LAT
+    dlon = r_m / (_M_PER_DEG_LAT * max(math.cos(math.radians(lat)), 0.01))
+    return lon - dlon, max(lat - dlat, -90.0), lon + dlon, min(lat + dlat, 90.0)
+
+
+def _check(
+    *, lat: float, lon: float, k: int, max_distance_m: float | None, candidates: int | None
+) -> int:
+    """Validate the inputs (naming the bad field) and return the candidate-set size."""
+    for name, v in (("lat", lat), ("lon", lon)):
+        if v is None or not math.isfinite(float(v)):
+            raise InvalidInput(f"{name} must be a finite number, got {v!r}", field=name)
+    check_lat_lon(lat, lon)
+    if not isinstance(k, int | np.integer) or not 1 <= int(k) <= MAX_K:
+        raise InvalidInput(f"k must be an integer within 1..{MAX_K}, got {k!r}", field="k")
+    if max_distance_m is not None and (
+        not math.isfinite(float(max_distance_m)) or max_distance_m < 0
+    ):
+        raise InvalidInput(
+            f"max_distance_m must be a non-negative number of metres, got {max_distance_m!r}",
+            field="max_distance_m",
+        )
+    if candidates is None:
+        return max(int(k), min(4 * int(k), MAX_K), 20)
+    if not isinstance(candidates, int | np.integer) or not k <= candidates <= MAX_CANDIDATES:
+        raise InvalidInput(
+            f"candidates must be an integer within k..{MAX_CANDIDATES}, got {candidates!r}",
+            field="candidates",
+        )
+    return int(candidates)
+
+
+def knn_candidates(
+    session: Session,
+    *,
+    lat: float,
+    lon: float,
+    n: int = 20,
+    max_distance_m: float | None = None,
+) -> tuple[list[dict[str, Any]], bool, bool]:
+    """The ``n`` nearest cameras by KNN on geography, re-measured geodesically and re-sorted.
+
+    Returns ``(cameras, has_buildings, has_roads)``: camera dicts (the registry fields, ``lon``,
+    ``lat``, ``distance_m`` and ``bearing_deg`` from camera to point) ordered by ``(distance_m,
+    id)``, and whether building footprints / road nodes exist around the point.
+    """
+    bx = _envelope(lon, lat, BUILDING_SEARCH_M)
+    rx = _envelope(lon, lat, ROAD_SNAP_M)
+    rows = (
+        session.execute(
+            _KNN_SQL if max_distance_m is None else _KNN_WITHIN_SQL,
+            {
+                "lon": lon,
+                "lat": lat,
+                "maxd": max_distance_m,
+                "n": n,
+                "bx0": bx[0],
+                "by0": bx[1],
+                "bx1": bx[2],
+                "by1": bx[3],
+                "rx0": rx[0],
+                "ry0": rx[1],
+                "rx1": rx[2],
+                "ry1": rx[3],
+            },
+        )
+        .mappings()
+        .all()
+    )
+    if not rows:
+        return [], False, False
+    has_b = bool(rows[0]["has_buildings"])
+    has_r = bool(rows[0]["has_roads"])
+    cams = [{k: v for k, v in r.items() if k not in ("has_buildings", "has_roads")} for r in rows]
+    clon = np.fromiter((c["lon"] for c in cams), dtype=float, count=len(cams))
+    clat = np.fromiter((c["lat"] for c in cams), dtype=float, count=len(cams))
+    bearing, dist = bearing_and_distance(
+        clon, clat, np.full(clon.size, lon), np.full(clon.size, lat)
+    )
+    same = dist < 1e-6  # a camera exactly at the point has no bearing to it
+    bearing = np.where(same, np.nan, bearing)
+    for c, b, d in zip(cams, bearing.tolist(), dist.tolist(), strict=True):
+        c["distance_m"] = d
+        c["bearing_deg"] = None if math.isnan(b) else b
+    if max_distance_m is not None:
+        cams = [c for c in cams if c["distance_m"] <= max_distance_m]
+    cams.sort(key=lambda c: (c["distance_m"], c["id"]))
+    return cams, has_b, has_r
+
+
+def brute_force_nearest(
+    session: Session, *, lat: float, lon: float, k: int
+) -> list[dict[str, Any]]:
+    """Reference answer: every camera measured with ``ST_Distance(geography)``, sorted (slow).
+
+    Used by the tests and the benchmark as the baseline KNN must agree with.
+    """
+    rows = session.execute(_BRUTE_SQL, {"lon": lon, "lat": lat, "n": k}).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def network_distances(
+    session: Session, *, lat: float, lon: float, cameras: list[dict[str, Any]]
+) -> dict[int, float | None]:
+    """Walking distance in metres along ``road_edges`` from each camera to the point.
+
+    Both ends snap to their nearest road node (within :data:`ROAD_SNAP_M`; the snap distances
+    are added); one ``pgr_dijkstra`` call, undirected on ``length_m``, over edges cropped to the
+    bounding box of the point and the cameras plus :data:`ROUTE_MARGIN_M`. ``None`` for cameras
+    that cannot be snapped or reached.
+    """
+    out: dict[int, float | None] = {int(c["id"]): None for c in cameras}
+    if not cameras:
+        return out
+    ids = [int(c["id"]) for c in cameras]
+    lons = [lon, *(float(c["lon"]) for c in cameras)]
+    lats = [lat, *(float(c["lat"]) for c in cameras)]
+    snap_deg = ROAD_SNAP_M / (_M_PER_DEG_LAT * max(math.cos(math.radians(lat)), 0.01))
+    snaps = session.execute(
+        text("""
+        select p.i, s.id as node, s.d
+        from unnest(cast(:lons as double precision[]), cast(:lats as double precision[]))
+             with ordinality as p(lon, lat, i)
+        cross join lateral (
+            select n.id, st_distance(n.geom::geography,
+                                     st_setsrid(st_makepoint(p.lon, p.lat), 4326)::geography) as d
+            from road_nodes n
+            where n.geom && st_expand(st_setsrid(st_makepoint(p.lon, p.lat), 4326), :sd)
+            order by n.geom <-> st_setsrid(st_makepoint(p.lon, p.lat), 4326)
+            limit 1
+        ) s"""),
+        {"lons": lons, "lats": lats, "sd": snap_deg},
+    ).all()
+    node: dict[int, tuple[int, float]] = {
+        int(i) - 1: (int(nid), float(d)) for i, nid, d in snaps if d <= ROAD_SNAP_M
+    }
+    if 0 not in node:
+        return out
+    start, start_d = node[0]
+    targets = {j: node[j] for j in range(1, len(lons)) if j in node}
+    if not targets:
+        return out
+    x0, y0, _, _ = _envelope(min(lons), min(lats), ROUTE_MARGIN_M)
+    _, _, x1, y1 = _envelope(max(lons), max(lats), ROUTE_MARGIN_M)
+    edges_sql = (
+        "select id, source, target, length_m as cost, length_m as reverse_cost from road_edges "
+        f"where geom && st_makeenvelope({x0!r}, {y0!r}, {x1!r}, {y1!r}, 4326)"
+    )
+    ends = sorted({n for n, _ in targets.values() if n != start})
+    costs: dict[int, float] = {start: 0.0}
+    if ends:
+        rows = session.execute(
+            text("""
+            select end_vid, agg_cost from pgr_dijkstra(:sql, :start, cast(:ends as bigint[]),
+                                                       directed => false)
+            where edge = -1"""),
+            {"sql": edges_sql, "start": start, "ends": ends},
+        ).all()
+        costs.update({int(e): float(c) for e, c in rows})
+    for j, (n, d) in targets.items():
+        if n in costs:
+            out[ids[j - 1]] = costs[n] + start_d + d
+    return out
+
+
+def _reason(c: dict[str, Any], tier: int) -> str:
+    """Why a camera was chosen, in words an operator reads at a glance."""
+    d = f"{c['distance_m']:.0f} m"
+    if tier == 0:
+        return f"sees the point (in view, {d})"
+    if tier == 1:
+        if c["pan_deg"] is None:
+            return f"PTZ within range, can turn to the point ({d})"
+        return f"nearest PTZ within range, must pan {c['pan_deg']:.0f}° ({d})"
+    why: list[str] = []
+    if c["line_of_sight"] is False:
+        why.append("a building blocks the line of sight")
+    if not c["direction_known"]:
+        why.append("direction unknown")
+    if c["distance_m"] > c["view_range_m"]:
+        default = " default" if c["view_range_is_default"] else ""
+        why.append(f"beyond its {c['view_range_m']:.0f} m{default} range")
+    elif c["in_view"] is False and c["line_of_sight"] is not False:
+        why.append("facing away, cannot pan")
+    return f"nearest, {', '.join(why)} ({d})" if why else f"nearest ({d})"
+
+
+def nearest_cameras(
+    session: Session,
+    *,
+    lat: float,
+    lon: float,
+    k: int = 5,
+    max_distance_m: float | None = None,
+    candidates: int | None = None,
+) -> list[dict[str, Any]]:
+    """The ``k`` best cameras for a point, best first, each with the reason it was chosen.
+
+    Ranking: cameras that see the point (``in_view`` true, ``line_of_sight`` not false), then PTZ
+    cameras within range that can turn to it, then the nearest; by distance within each group.
+    Each dict holds the registry fields, ``lon``/``lat``, ``distance_m`` (geodesic),
+    ``bearing_deg`` (camera to point, clockwise from north), ``in_view`` (``None`` when the
+    direction is unknown), ``pan_deg`` (PTZ turn needed; 0 when in view; ``None`` for a fixed
+    camera not in view), ``line_of_sight`` (``None`` without buildings nearby),
+    ``network_distance_m`` (``None`` without roads), the effective view (``view_heading_deg``,
+    ``view_fov_deg``, ``view_range_m``, ``view_range_is_default``, ``direction_known``,
+    ``can_pan``), ``rank``, ``group`` (one of :data:`GROUPS`) and ``reason``.
+
+    ``candidates`` is how many nearest cameras KNN fetches before ranking (default
+    ``max(20, min(4k, 50))``); ``max_distance_m`` drops cameras farther than that.
+    """
+    n = _check(lat=lat, lon=lon, k=k, max_distance_m=max_distance_m, candidates=candidates)
+    lat, lon = float(lat), float(lon)
+    cams, has_b, has_r = knn_candidates(
+        session, lat=lat, lon=lon, n=n, max_distance_m=max_distance_m
+    )
+    if not cams:
+        return []
+    views = [view_of(c) for c in cams]
+    dist = np.array([c["distance_m"] for c in cams])
+    bearing = np.array([np.nan if c["bearing_deg"] is None else c["bearing_deg"] for c in cams])
+    seen = in_view(
+        heading_deg=np.array([np.nan if v.heading_deg is None else v.heading_deg for v in views]),
+        fov_deg=np.array([v.fov_deg for v in views]),
+        range_m=np.array([v.range_m for v in views]),
+        direction_known=np.array([v.direction_known for v in views]),
+        distance_m=dist,
+        bearing_deg=np.nan_to_num(bearing),
+    )
+    los: dict[int, bool | None] = {}
+    if has_b:
+        los = lines_of_sight(
+            session,
+            camera_ids=[int(c["id"]) for c in cams],
+            lon=lon,
+            lat=lat,
+            search_m=BUILDING_SEARCH_M,
+        )
+    for c, v, s in zip(cams, views, seen.tolist(), strict=True):
+        at_point = c["bearing_deg"] is None
+        if at_point:
+            c["in_view"] = c["distance_m"] <= v.range_m
+        else:
+            c["in_view"] = None if s is None else bool(s)  # plain bool, not numpy.bool_
+        if c["in_view"] is True:
+            c["pan_deg"] = 0.0
+        elif v.can_pan and not at_point:
+            c["pan_deg"] = pan_deg(
+                heading_deg=v.heading_deg, fov_deg=v.fov_deg, bearing_deg=c["bearing_deg"]
+            )
+        else:
+            c["pan_deg"] = None
+        c["line_of_sight"] = los.get(int(c["id"])) if has_b else None
+        c["view_heading_deg"] = v.heading_deg
+        c["view_fov_deg"] = v.fov_deg
+        c["view_range_m"] = v.range_m
+        c["view_range_is_default"] = v.range_is_default
+        c["direction_known"] = v.direction_known
+        c["can_pan"] = v.can_pan
+
+    def tier(c: dict[str, Any]) -> int:
+        if c["line_of_sight"] is False:
+            return 2
+        if c["in_view"] is True:
+            return 0
+        if c["can_pan"] and c["distance_m"] <= c["view_range_m"]:
+            return 1
+        return 2
+
+    tiers = {int(c["id"]): tier(c) for c in cams}
+    cams.sort(key=lambda c: (tiers[int(c["id"])], c["distance_m"], c["id"]))
+    best = cams[:k]
+    net: dict[int, float | None] = {}
+    if has_r:
+        net = network_distances(session, lat=lat, lon=lon, cameras=best)
+    for i, c in enumerate(best, start=1):
+        c["group"] = GROUPS[tiers[int(c["id"])]]
+        c["reason"] = _reason(c, tiers[int(c["id"])])
+        c["rank"] = i
+        c["network_distance_m"] = net.get(int(c["id"]))
+    return best

@@ -1,0 +1,1 @@
+"""Video: sources, recorder and archive, egress privacy, motion alerts (see issue 7)."""

@@ -1,0 +1,122 @@
+"""Writing MP4 files: archive segments and clips that browsers can play.
+
+Checked on this machine (opencv-python-headless 5.0, its bundled FFmpeg): ``cv2.VideoWriter``
+with fourcc ``avc1``/``H264`` fails (the wheel's FFmpeg has no software H.264 encoder, only
+``h264_v4l2m2m`` which needs a device), ``mp4v`` (MPEG-4 Part 2) works but Chromium does not
+play it. PyAV's wheel bundles libx264, so clips that leave the system are written as H.264
+(``avc1``, ``yuv420p``, ``+faststart``) with PyAV; frames still come from and go through OpenCV.
+The order of preference is :data:`CLIP_BACKENDS`; :func:`clip_backend` picks the first that works.
+Archive segments stay ``mp4v`` through OpenCV (cheapest to write, read back by OpenCV only).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import cv2
+import numpy as np
+
+CLIP_BACKENDS = ("av-h264", "cv2-avc1", "cv2-mp4v")
+
+
+class VideoFileWriter:
+    """Write BGR frames of one size to an MP4 file with one of :data:`CLIP_BACKENDS`."""
+
+    def __init__(self, path: Path, *, fps: float, width: int, height: int, backend: str) -> None:
+        self.path = Path(path)
+        self.backend = backend
+        self.fps = fps
+        self.width, self.height = width, height
+        self.frames = 0
+        self._cv: cv2.VideoWriter | None = None
+        self._av: Any = None
+        self._stream: Any = None
+        if backend == "av-h264":
+            import av
+
+            rate = Fraction(fps).limit_denominator(1000)
+            self._av = av.open(str(self.path), mode="w", options={"movflags": "+faststart"})
+            st = self._av.add_stream("libx264", rate=rate)
+            st.width, st.height = width - width % 2, height - height % 2
+            st.pix_fmt = "yuv420p"
+            st.options = {"preset": "veryfast", "crf": "26"}
+            self._stream = st
+            self._time_base = Fraction(1) / rate
+        elif backend in ("cv2-avc1", "cv2-mp4v"):
+            fourcc = cv2.VideoWriter_fourcc(*backend.split("-")[1])  # type: ignore[attr-defined]
+            self._cv = cv2.VideoWriter(str(self.path), fourcc, fps, (width, height))
+            if not self._cv.isOpened():
+                raise RuntimeError(f"OpenCV cannot write {backend} here")
+        else:
+            raise ValueError(f"unknown video backend {backend!r}")
+
+    @property
+    def codec(self) -> str:
+        """The fourcc of what is written: ``avc1`` (H.264) or ``mp4v``."""
+        return "mp4v" if self.backend == "cv2-mp4v" else "avc1"
+
+    def write(self, frame: np.ndarray) -> None:
+        if frame.shape[1] != self.width or frame.shape[0] != self.height:
+            frame = cv2.resize(frame, (self.width, self.height))
+        if self._cv is not None:
+            self._cv.write(frame)
+        else:
+            import av
+
+            st = self._stream
+            vf = av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(frame[: st.height, : st.width]), format="bgr24"
+            )
+            vf.pts = self.frames
+            vf.time_base = self._time_base
+            for pkt in st.encode(vf):
+                self._av.mux(pkt)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._cv is not None:
+            self._cv.release()
+            self._cv = None
+        if self._av is not None:
+            for pkt in self._stream.encode(None):
+                self._av.mux(pkt)
+            self._av.close()
+            self._av = None
+
+    def __enter__(self) -> VideoFileWriter:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+@functools.cache
+def backend_works(backend: str) -> bool:
+    """Whether ``backend`` can write a tiny file on this machine (checked once per process)."""
+    fd, name = tempfile.mkstemp(suffix=".mp4")
+    os.close(fd)
+    try:
+        with VideoFileWriter(Path(name), fps=10, width=64, height=48, backend=backend) as w:
+            for _ in range(3):
+                w.write(np.zeros((48, 64, 3), np.uint8))
+        return os.path.getsize(name) > 0
+    except Exception:
+        return False
+    finally:
+        os.unlink(name)
+
+
+def clip_backend() -> str:
+    """The best clip backend here: H.264 (PyAV, then OpenCV ``avc1``), else ``mp4v``."""
+    for b in CLIP_BACKENDS:
+        if backend_works(b):
+            return b
+    raise RuntimeError("no MP4 writer works on this machine")  # pragma: no cover
