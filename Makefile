@@ -16,6 +16,8 @@ run: install
 	$(GT) db start
 	$(GT) db migrate
 	$(GT) load sample
+	$(GT) users demo
+	$(GT) video demo
 	$(GT) serve
 
 test: install
