@@ -85,3 +85,16 @@ import pytest  # noqa: E402
 def api(make_user: Any, auth_client: Any) -> Any:
     """A client with a token: every /api route requires one."""
     return auth_client(make_user("planner_foundation", role="planner", agency="Daejeon"))
+
+
+def test_stream_url_hidden_from_non_admins(session: Any, make_user: Any, auth_client: Any) -> None:
+    from sqlalchemy import text
+
+    cid = session.execute(text("select id from cameras order by id limit 1")).scalar_one()
+    session.execute(text("update cameras set stream_url = 'rtsp://user:secret@10.0.0.9/s1' "
+                         "where id = :i"), {"i": cid})
+    officer = auth_client(make_user("viewer_p", role="police"))
+    body = officer.get(f"/api/cameras/{cid}").json()["properties"]
+    assert body["stream_url"] is None and body["has_stream"] is True
+    admin = auth_client(make_user("viewer_a", role="admin"))
+    assert admin.get(f"/api/cameras/{cid}").json()["properties"]["stream_url"].startswith("rtsp://")

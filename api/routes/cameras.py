@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import SessionDep
+from api.deps import CurrentUser, SessionDep
 from api.geojson import feature_collection, point_feature
 from geo import cameras
 from geo.bbox import BBox
@@ -14,9 +14,20 @@ from geo.bbox import BBox
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
 
 
+def _public(rec: dict[str, Any], role: str) -> dict[str, Any]:
+    """Hide the video source URL (it may hold RTSP credentials) from everyone but admins;
+    others reach video only through the egress endpoints and their access gate."""
+    out = dict(rec)
+    out["has_stream"] = bool(rec.get("stream_url"))
+    if role != "admin":
+        out["stream_url"] = None
+    return out
+
+
 @router.get("")
 def list_cameras(
     session: SessionDep,
+    user: CurrentUser,
     bbox: str | None = Query(None, description="min_lon,min_lat,max_lon,max_lat (EPSG:4326)",
                              examples=["127.30,36.30,127.40,36.40"]),
     purpose: str | None = Query(None),
@@ -28,10 +39,11 @@ def list_cameras(
     box = BBox.parse(bbox) if bbox else None
     rows, total = cameras.list_cameras(session, bbox=box, purpose=purpose, source=source,
                                        limit=limit, offset=offset)
-    return feature_collection(rows, total=total, limit=limit, offset=offset)
+    return feature_collection([_public(r, user.role) for r in rows], total=total, limit=limit,
+                              offset=offset)
 
 
 @router.get("/{camera_id:int}")  # :int so /api/cameras/nearest etc. never land here
-def get_camera(camera_id: int, session: SessionDep) -> dict[str, Any]:
+def get_camera(camera_id: int, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
     """One camera as a GeoJSON Feature."""
-    return point_feature(cameras.get_camera(session, camera_id))
+    return point_feature(_public(cameras.get_camera(session, camera_id), user.role))
