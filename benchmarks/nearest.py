@@ -269,6 +269,18 @@ def time_sql(
     return out
 
 
+def server_ms(conn: psycopg.Connection, sql: str, points: list[tuple[float, float]]) -> list[float]:
+    """Planning + execution time inside PostgreSQL (EXPLAIN ANALYZE, timing off): the query's own
+    cost, without the client round trip and its scheduling on a busy machine."""
+    out = []
+    for lat, lon in points:
+        plan = conn.execute(
+            "explain (analyze, timing off, format json) " + sql, {"lat": lat, "lon": lon}
+        ).fetchone()[0][0]  # type: ignore[index]
+        out.append(float(plan["Planning Time"]) + float(plan["Execution Time"]))
+    return out
+
+
 def _top5_agrees(got: list[tuple[int, float]], want: list[tuple[int, float]]) -> bool:
     if len(got) != len(want):
         return False
@@ -287,8 +299,10 @@ def sql_bench(url: str, points: list[tuple[float, float]], n_brute: int) -> dict
     res: dict[str, Any] = {}
     with psycopg.connect(conninfo(url), autocommit=True) as conn:
         res["knn_ms"] = time_sql(conn, KNN5, points)
+        res["knn_server_ms"] = server_ms(conn, KNN5, points[:300])
         brute_pts = points[:: max(1, len(points) // n_brute)][:n_brute]
         res["brute_ms"] = time_sql(conn, BRUTE5, brute_pts, warm=1)
+        res["brute_server_ms"] = server_ms(conn, BRUTE5, brute_pts[:2])
         # geometry KNN (degrees) against the geodesic answer
         geo_ids = [
             [r[0] for r in conn.execute(KNN5_GEOMETRY, {"lat": a, "lon": b}).fetchall()]
@@ -450,6 +464,7 @@ def _load_wrk(base: str, paths: list[str], token: str, total: int, conc: int) ->
         "non2xx": d["non2xx"],
         "errors": d["errors"],
         "client": f"wrk -t{threads} -c{conc} -d{secs}s",
+        "all_requests": cal["requests"] + d["requests"],  # calibration included, for CPU/request
     }
 
 
@@ -489,58 +504,86 @@ def _load_httpx(base: str, paths: list[str], token: str, total: int, conc: int) 
     }
 
 
-def api_bench(url: str, points: list[tuple[float, float]], total: int, conc: int) -> dict[str, Any]:
-    """Start one uvicorn worker on 127.0.0.1 against the bench DB, log in, load it, stop it."""
+def noauth_app() -> Any:
+    """The app with the token check overridden: the API baseline without authentication cost."""
+    from api.deps import current_user
+    from api.main import create_app
+
+    app = create_app()
+    app.dependency_overrides[current_user] = lambda: None
+    return app
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+#: (label, uvicorn app, factory?, needs a token, which paths)
+API_VARIANTS = (
+    ("nearest k=5, bearer token (the service)", "api.main:app", False, True, "nearest"),
+    (
+        "BASELINE nearest k=5, token check overridden",
+        "benchmarks.nearest:noauth_app",
+        True,
+        False,
+        "nearest",
+    ),
+    ("BASELINE GET / static page (framework floor)", "api.main:app", False, False, "index"),
+)
+
+
+def api_bench(
+    url: str, points: list[tuple[float, float]], total: int, conc: int
+) -> list[dict[str, Any]]:
+    """For each of :data:`API_VARIANTS`: start one uvicorn worker on 127.0.0.1 against the bench
+    DB, log in when needed, warm up, load it with about ``total`` requests, stop it."""
     import httpx
 
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, GOLDENTIME_DATABASE_URL=url)
-    env.pop("DATABASE_URL", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("uvicorn did not come up")
-            time.sleep(0.2)
-        token = _bench_token(url, base)
-        paths = [f"/api/cameras/nearest?lat={a:.6f}&lon={b:.6f}&k=5" for a, b in points]
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
-            for p in paths[:200]:  # warm-up
-                c.get(p).raise_for_status()
-        if shutil.which("wrk"):
-            return _load_wrk(base, paths, token, total, conc)
-        return _load_httpx(base, paths, token, total, conc)
-    finally:
-        proc.terminate()
+    out = []
+    nearest_paths = [f"/api/cameras/nearest?lat={a:.6f}&lon={b:.6f}&k=5" for a, b in points]
+    for label, app, factory, auth, which in API_VARIANTS:
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = dict(os.environ, GOLDENTIME_DATABASE_URL=url)
+        env.pop("DATABASE_URL", None)
+        cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+        cmd += ["--workers", "1", "--log-level", "warning", "--no-access-log"]
+        cmd += ["--factory"] if factory else []
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("uvicorn did not come up")
+                time.sleep(0.2)
+            token = _bench_token(url, base) if auth else "none"
+            paths = nearest_paths if which == "nearest" else ["/"]
+            with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
+                for p in paths[:200]:  # warm-up
+                    c.get(p).raise_for_status()
+            cpu0 = _cpu_s(proc.pid)
+            if shutil.which("wrk"):
+                r = _load_wrk(base, paths, token, total, conc)
+            else:
+                r = _load_httpx(base, paths, token, total, conc)
+            n_all = r.get("all_requests", r["requests"])
+            r["server_cpu_ms_per_req"] = (_cpu_s(proc.pid) - cpu0) * 1000 / max(1, n_all)
+            r["label"] = label
+            out.append(r)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return out
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -587,9 +630,11 @@ def main() -> None:
         )
         r = sql_bench(url, points, nb)
         print(_row("KNN <-> on geography, nearest 5 (SQL)", r["knn_ms"]))
+        print(_row("  the same, time inside PostgreSQL", r["knn_server_ms"]))
         print(_row("nearest_cameras() candidate query (20+flags)", r["candidates_ms"]))
         print(_row("nearest_cameras() in-process, full ranking", r["function_ms"]))
         print(_row("BASELINE brute force ORDER BY ST_Distance", r["brute_ms"]))
+        print(_row("  the same, time inside PostgreSQL", r["brute_server_ms"]))
         speed = pct(r["brute_ms"], 50) / pct(r["knn_ms"], 50)
         print(
             f"    KNN is {speed:,.0f}x faster at p50; top 5 agree with brute force in "
@@ -604,13 +649,16 @@ def main() -> None:
         if size in api_sizes and args.api_requests > 0:
             a = api_bench(url, points, args.api_requests, args.concurrency)
             print(
-                f"    API GET /api/cameras/nearest k=5 ({a['client']}, {a['requests']:,} "
-                f"requests, {args.concurrency} connections, 1 uvicorn worker, bearer token):"
+                f"    API, 1 uvicorn worker on 127.0.0.1, {args.concurrency} connections, "
+                f"about {args.api_requests:,} requests each:"
             )
-            print(
-                f"      p50 {a['p50_ms']:.2f} ms  p95 {a['p95_ms']:.2f} ms  p99 {a['p99_ms']:.2f} ms"
-                f"  {a['rps']:,.0f} req/s  non-2xx {a['non2xx']}  errors {a['errors']}"
-            )
+            for v in a:
+                print(
+                    f"      {v['label']:<46} p50 {v['p50_ms']:6.2f} ms  p95 {v['p95_ms']:6.2f} ms"
+                    f"  {v['rps']:6,.0f} req/s  server CPU {v['server_cpu_ms_per_req']:.2f} ms/req"
+                    f"  ({v['requests']:,} req, non-2xx {v['non2xx']}, errors {v['errors']},"
+                    f" {v['client']})"
+                )
         results.append(
             {
                 "size": size,

@@ -26,6 +26,7 @@ import argparse
 import datetime as dt
 import multiprocessing as mp
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -180,7 +181,8 @@ def egress(n: int) -> list[tuple[str, float, float]]:
 
     url = make_url(embedded.start().url()).set(database=BENCH_DB).render_as_string(False)
     migrate(url)
-    get_settings().video_dir = Path(tempfile.mkdtemp(prefix="gt_bench_video_"))
+    tmp = Path(tempfile.mkdtemp(prefix="gt_bench_video_"))
+    get_settings().video_dir = tmp
     eng = create_engine(url)
     out: list[tuple[str, float, float]] = []
     with Session(eng) as s:
@@ -242,8 +244,9 @@ def egress(n: int) -> list[tuple[str, float, float]]:
         out.append(("20 s clip, H.264 via PyAV, masks", *latency(clip(plain, "av-h264"), k)))
         out.append(("20 s clip, mp4v via OpenCV, masks", *latency(clip(plain, "cv2-mp4v"), k)))
         out.append(("20 s clip, H.264, masks + face blur", *latency(clip(blur, "av-h264"), k)))
-        s.rollback()
+        s.rollback()  # nothing of the bench stays in its database
     eng.dispose()
+    shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

@@ -77,13 +77,17 @@ def record_cmd(
         None, "--duration-s", min=0.1, help="Stop after this many seconds (default: until Ctrl-C)."
     ),
     motion: bool = typer.Option(True, "--motion/--no-motion", help="Detect motion events."),
+    processes: int = typer.Option(
+        1, "--processes", "-p", min=1, max=64, help="Spread the cameras over N processes."
+    ),
 ) -> None:
-    """Record cameras into time segments under GOLDENTIME_VIDEO_DIR, one thread per camera."""
-    from geo.video.recorder import record
+    """Record cameras into time segments under GOLDENTIME_VIDEO_DIR, one thread per camera
+    (spread over ``--processes`` processes)."""
+    from geo.video.recorder import record_processes
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    out: dict[int, dict[str, Any]] = record(
-        list(camera), segment_s=segment_s, duration_s=duration_s, motion=motion
+    out: dict[int, dict[str, Any]] = record_processes(
+        list(camera), processes=processes, segment_s=segment_s, duration_s=duration_s, motion=motion
     )
     for cid, r in out.items():
         errs = f" errors={len(r['errors'])} last={r['errors'][-1]!r}" if r["errors"] else ""

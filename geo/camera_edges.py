@@ -56,7 +56,7 @@ def refresh_camera_edges(session: Session, *, camera_ids: list[int] | None = Non
         having sum(st_length(l.part::geography)) > 0.5
         """),
         params,
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]
     session.execute(
         text("""insert into camera_edges_state (id, load_version)
                 values (1, (select coalesce(max(id), 0) from data_loads))

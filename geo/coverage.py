@@ -197,7 +197,8 @@ def coverage_summary(
 
     Reports camera counts by purpose, covered area and overlap (area seen by two or more cameras
     over covered area), covered road length by highway class (where roads are loaded), and the
-    share of incidents in coverage and within ``distances_m`` of a camera, by kind and by year.
+    share of incidents in coverage and within ``distances_m`` of a camera, by kind and by year
+    (UTC years; use :func:`incident_coverage` for local-time breakdowns).
     """
     check_filters(kind=kind, start=start, end=end, purposes=purposes)
     ds = sorted({float(x) for x in distances_m})

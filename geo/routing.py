@@ -19,7 +19,6 @@ backward on its transpose) whose radius doubles until the best meeting arc is pr
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
 import threading
 from dataclasses import dataclass, field
@@ -121,7 +120,7 @@ def graph_version(session: Session) -> int:
 
 def get_graph(session: Session) -> RoadGraph:
     """The in-memory graph for this database, rebuilt when a load happened since it was built."""
-    key = str(session.get_bind().engine.url)
+    key = session.get_bind().engine.url.render_as_string(hide_password=True)
     version = graph_version(session)
     g = _cache.get(key)
     if g is not None and g.version == version:
@@ -140,6 +139,8 @@ def get_graph(session: Session) -> RoadGraph:
 
 def build_graph(session: Session, *, version: int = 0) -> RoadGraph:
     """Read ``road_nodes``/``road_edges`` (and ``camera_edges``) and build both mode graphs."""
+    _tree_cache.clear()
+    _scaled_cache.clear()
     nodes = session.execute(
         text("select id, st_x(geom), st_y(geom) from road_nodes order by id")
     ).all()
@@ -245,9 +246,7 @@ def _load_cameras_on_edges(session: Session, g: RoadGraph) -> None:
             continue
         g.cameras_on_edge.setdefault(i, []).append((int(cam), float(f0), float(f1)))
         g.camera_xy[int(cam)] = (float(x), float(y))
-    trip = sorted(
-        (i, c, f0, f1) for i, lst in g.cameras_on_edge.items() for c, f0, f1 in lst
-    )
+    trip = sorted((i, c, f0, f1) for i, lst in g.cameras_on_edge.items() for c, f0, f1 in lst)
     trip = [(c, i, f0, f1) for i, c, f0, f1 in trip]
     if trip:
         g.ce_cam = np.array([t[0] for t in trip], dtype=np.int64)
@@ -331,6 +330,8 @@ def _with_virtual(m: Any) -> Any:
 
 
 _search_lock = threading.Lock()
+TREE_CACHE_SIZE = 512  # single-source trees kept per process (small graphs only)
+_tree_cache: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
 
 
 def _search(
@@ -361,13 +362,24 @@ def _bidirectional(
 
     Forward search from the sources and backward search (transpose) from the targets, each
     limited to radius r; the best meeting arc is optimal once its cost <= 2r (every shorter path
-    has an arc leaving the forward ball into the backward ball), otherwise r doubles.
+    has an arc leaving the forward ball into the backward ball). r starts at a lower bound (half
+    the straight-line time at top speed); once some meeting of cost c is known, r = c / 2 proves
+    the answer in the next round. Graphs up to SMALL_GRAPH_NODES use one full search instead.
     """
     n = mg.csr.shape[0] - 1
     if not sources or not targets:
         raise Unreachable("no path on the road network between these places", field="to")
     if n <= SMALL_GRAPH_NODES:  # one full search beats the bidirectional bookkeeping here
-        df, pf = _search(mg.csr, sources, np.inf)
+        key = (id(mg.csr), tuple(sorted((int(a), round(float(c), 6)) for a, c in sources)))
+        hit = _tree_cache.get(key)
+        if hit is None:  # cached single-source trees: a camera is the origin of many hops
+            hit = _search(mg.csr, sources, np.inf)
+            _tree_cache[key] = hit
+            if len(_tree_cache) > TREE_CACHE_SIZE:
+                _tree_cache.pop(next(iter(_tree_cache)))
+        else:
+            _tree_cache[key] = _tree_cache.pop(key)  # most recently used last
+        df, pf = hit
         costs = [(df[t] + c, t) for t, c in targets]
         best_c, t = min(costs)
         if not np.isfinite(best_c):
@@ -405,7 +417,8 @@ def _bidirectional(
             break
         if reached_all or r > 1e9:
             raise Unreachable("no path on the road network between these places", field="to")
-        r *= 2
+        # a meeting of cost best is proven optimal with radius best / 2: jump there at once
+        r = best / 2 + 1e-6 if meet is not None else r * 1.5
     a, b = meet
     path = _walk_back(pf, a)[::-1]
     if b >= 0:
@@ -497,7 +510,7 @@ def route(g: RoadGraph, *, start: Snap, end: Snap, mode: str) -> Route:
     dist = _haversine_m(start.lon, start.lat, end.lon, end.lat)
     top = WALK_SPEED_KPH if mode == "walk" else max(float(g.speed_kph.max()), 1.0)
     try:
-        cost, nodes = _bidirectional(mg, sources, targets, r0=0.6 * dist / (top / 3.6))
+        cost, nodes = _bidirectional(mg, sources, targets, r0=0.5 * dist / (top / 3.6))
     except Unreachable:
         if not np.isfinite(direct):
             raise Unreachable(
@@ -606,11 +619,13 @@ class SpeedRange:
         return np.minimum(np.maximum(nominal_kph * DRIVE_SLOW_FACTOR, self.min_kph), self.max_kph)
 
 
+def _cum_time(r: Route, speeds_kph: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0.0], np.cumsum(r.piece_m / (speeds_kph / 3.6))])
+
+
 def time_at(r: Route, speeds_kph: np.ndarray, d_m: float) -> float:
     """Seconds to cover the first ``d_m`` metres of ``r`` at per-piece ``speeds_kph``."""
-    cum = r.cumulative_m()
-    t = np.concatenate([[0.0], np.cumsum(r.piece_m / (speeds_kph / 3.6))])
-    return float(np.interp(d_m, cum, t))
+    return float(np.interp(d_m, r.cumulative_m(), _cum_time(r, speeds_kph)))
 
 
 @dataclass
@@ -641,7 +656,9 @@ def cameras_along(g: RoadGraph, r: Route, *, exclude: set[int] | None = None) ->
     tot = int(counts.sum())
     if tot == 0:
         return []
-    rows = np.arange(tot) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(starts, counts)
+    rows = (
+        np.arange(tot) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(starts, counts)
+    )
     pi = np.repeat(np.arange(len(pe)), counts)
     lo, hi = np.minimum(pf0[pi], pf1[pi]), np.maximum(pf0[pi], pf1[pi])
     c0, c1 = g.ce_f0[rows], g.ce_f1[rows]
@@ -677,12 +694,11 @@ def cameras_along(g: RoadGraph, r: Route, *, exclude: set[int] | None = None) ->
 def clip_link(camera_id: int, start: dt.datetime, end: dt.datetime) -> str:
     """Playback link of a review window (served by the video API through the access gate)."""
     fmt = "%Y-%m-%dT%H:%M:%SZ"
-    s = start.astimezone(dt.UTC).replace(microsecond=0)
-    e = end.astimezone(dt.UTC)
-    if e.microsecond:  # whole seconds, rounded outwards so the window is never cut short
-        e = e.replace(microsecond=0) + dt.timedelta(seconds=1)
-    s, e = s.strftime(fmt), e.strftime(fmt)
-    return f"/api/cameras/{camera_id}/clip.mp4?start={s}&end={e}"
+    t0 = start.astimezone(dt.UTC).replace(microsecond=0)
+    t1 = end.astimezone(dt.UTC)
+    if t1.microsecond:  # whole seconds, rounded outwards so the window is never cut short
+        t1 = t1.replace(microsecond=0) + dt.timedelta(seconds=1)
+    return f"/api/cameras/{camera_id}/clip.mp4?start={t0.strftime(fmt)}&end={t1.strftime(fmt)}"
 
 
 def _window(camera_id: int, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
@@ -772,10 +788,14 @@ def find_route(
     b = place_snap(session, g, destination, mode=mode, field="to")
     r = route(g, start=a, end=b, mode=mode)
     fast, slow = speeds.fast(r.piece_speed_kph), speeds.slow(r.piece_speed_kph)
+    along = cameras_along(g, r)
+    cum = r.cumulative_m()
+    t_fast = np.interp([c.distance_along_m for c in along], cum, _cum_time(r, fast)).tolist()
+    t_slow = np.interp([c.distance_until_m for c in along], cum, _cum_time(r, slow)).tolist()
     cams = []
-    for c in cameras_along(g, r):
-        t0 = depart + dt.timedelta(seconds=time_at(r, fast, c.distance_along_m))
-        t1 = depart + dt.timedelta(seconds=time_at(r, slow, c.distance_until_m))
+    for c, s0, s1 in zip(along, t_fast, t_slow, strict=True):
+        t0 = depart + dt.timedelta(seconds=s0)
+        t1 = depart + dt.timedelta(seconds=s1)
         cams.append(
             {
                 "camera_id": c.camera_id,
@@ -941,7 +961,9 @@ def track(
 
 
 ISOCHRONE_MINUTES = (1, 3, 5, 10)
-ISOCHRONE_BUFFER_M = 25.0
+ISOCHRONE_BUFFER_M = 25.0  # width given to a degenerate (point/line) isochrone
+ISOCHRONE_STEP_M = 20.0  # sampling of reached road stretches
+ISOCHRONE_HULL_RATIO = 0.05  # GEOS concave hull ratio (0 = tightest, 1 = convex)
 
 
 def reachable(
@@ -1019,7 +1041,7 @@ def reachable_times(
         starts.append((int(g.dst[e]), (1 - s.frac) * c_e))
     if mg.bwd_ok[e]:
         starts.append((int(g.src[e]), s.frac * c_e))
-    csr = _scaled(g, mode, ratio)
+    csr = _scaled(g, mode, ratio, speeds)
     n = csr.shape[0]
     node_s, _ = _multi(csr, starts, max_s, n)
     speed_ms = fast / 3.6
@@ -1059,50 +1081,42 @@ def reachable_times(
     }
 
 
-_scaled_cache: dict[tuple[int, int, str, bytes], Any] = {}
+_scaled_cache: dict[tuple[int, int, str, float, float], Any] = {}
 
 
-def _scaled(g: RoadGraph, mode: str, ratio: np.ndarray) -> Any:
-    """The mode's CSR with each arc's weight times its edge's ``ratio`` (cached)."""
+def _scaled(g: RoadGraph, mode: str, ratio: np.ndarray, speeds: SpeedRange) -> Any:
+    """The mode's CSR with each arc's weight times its edge's ``ratio`` (cached per speeds)."""
     mg = g.modes[mode]
-    r = ratio[mg.arc_eidx]
-    key = (id(g), g.version, mode, hashlib.sha1(r.tobytes()).digest())
+    key = (id(g), g.version, mode, speeds.min_kph, speeds.max_kph)
     m = _scaled_cache.get(key)
     if m is None:
         if len(_scaled_cache) > 16:
             _scaled_cache.clear()
         m = mg.csr.copy()
-        m.data[: len(r)] *= r  # (the two virtual slots at the end are set per query)
+        m.data[: len(mg.arc_eidx)] *= ratio[mg.arc_eidx]  # (the 2 virtual slots: per query)
         _scaled_cache[key] = m
     return m
 
 
 def isochrone(g: RoadGraph, res: dict[str, Any], s: Snap, *, limit_s: float) -> Any:
-    """Polygon of road stretches reachable within ``limit_s``: reached parts of edges, buffered
-    by ISOCHRONE_BUFFER_M in a local metric frame."""
+    """Polygon of where the person can be within ``limit_s``: the concave hull (GEOS, ratio
+    ISOCHRONE_HULL_RATIO) of the reached road stretches sampled every ISOCHRONE_STEP_M, in a
+    local metric frame. (A union of buffered lines is prettier but 10-20x slower.)"""
     node_s, speed = res["node_s"], res["fast_ms"]
     mg = g.modes[res["mode"]]
     ts = np.where(mg.fwd_ok, node_s[g.src], np.inf)
     td = np.where(mg.bwd_ok, node_s[g.dst], np.inf)
-    L = g.length_m
-    # reachable fraction from each end (walk-style: from either end; drive uses arc direction)
-    reach_from_src = np.where(
-        np.isfinite(ts), np.clip((limit_s - ts) * speed / np.maximum(L, 1e-9), 0, 1), 0
-    )
-    reach_from_dst = np.where(
-        np.isfinite(td), np.clip((limit_s - td) * speed / np.maximum(L, 1e-9), 0, 1), 0
-    )
-    parts = []
-    for i in np.flatnonzero((reach_from_src > 0) | (reach_from_dst > 0)):
-        a, b = reach_from_src[i], reach_from_dst[i]
-        line = g.geoms[i]
-        if a + b >= 1:
-            parts.append(line)
-        else:
-            if a > 0:
-                parts.append(shapely.ops.substring(line, 0, a, normalized=True))
-            if b > 0:
-                parts.append(shapely.ops.substring(line, 1 - b, 1, normalized=True))
+    L = np.maximum(g.length_m, 1e-9)
+    # reachable fraction of each edge from either end (drive: only along allowed directions)
+    a_all = np.where(np.isfinite(ts), np.clip((limit_s - ts) * speed / L, 0, 1), 0)
+    b_all = np.where(np.isfinite(td), np.clip((limit_s - td) * speed / L, 0, 1), 0)
+    full = np.flatnonzero(a_all + b_all >= 1)
+    parts = list(g.geoms[full])
+    for i in np.flatnonzero(((a_all > 0) | (b_all > 0)) & (a_all + b_all < 1)):
+        if a_all[i] > 0:
+            parts.append(shapely.ops.substring(g.geoms[i], 0, a_all[i], normalized=True))
+        if b_all[i] > 0:
+            parts.append(shapely.ops.substring(g.geoms[i], 1 - b_all[i], 1, normalized=True))
     parts.append(Point(s.lon, s.lat))
     kx, ky = _local_m(s.lon, s.lat)
 
@@ -1113,8 +1127,10 @@ def isochrone(g: RoadGraph, res: dict[str, Any], s: Snap, *, limit_s: float) -> 
         return np.column_stack([c[:, 0] / kx + s.lon, c[:, 1] / ky + s.lat])
 
     geoms = shapely.transform(np.array(parts, dtype=object), to_m)
-    poly = shapely.union_all(shapely.buffer(geoms, ISOCHRONE_BUFFER_M, quad_segs=4))
-    poly = shapely.simplify(poly, 2.0)
+    pts = shapely.get_coordinates(shapely.segmentize(geoms, ISOCHRONE_STEP_M))
+    poly = shapely.concave_hull(shapely.multipoints(pts), ratio=ISOCHRONE_HULL_RATIO)
+    if poly.geom_type != "Polygon" or poly.area < 1.0:  # a point or a line: widen it
+        poly = shapely.buffer(poly, ISOCHRONE_BUFFER_M, quad_segs=4)
     return shapely.transform(poly, to_deg)
 
 

@@ -321,7 +321,9 @@ def site_cameras(
     are loaded (Daejeon) a regular metric grid (``grid_spacing_m``, default ``radius_m``) over the
     demand, or the incident locations themselves (``candidate_source="incidents"``).
     The answer says which candidate source was used, each site's marginal gain, coverage
-    before/after, both objectives and the optimality gap.
+    before/after, both objectives and ``optimality_gap = (upper_bound - objective) / upper_bound``
+    against the best proven bound (HiGHS's dual bound; with ``method="greedy"`` only the
+    submodular bound, which over-states the true gap).
     """
     _check_params(k=k, radius_m=radius_m, method=method, time_limit_s=time_limit_s)
     check_filters(kind=kind, start=start, end=end, purposes=purposes)

@@ -12,13 +12,22 @@ from sqlalchemy.orm import Session
 
 from geo.access import require
 from geo.audit import audit
-from geo.errors import InvalidInput, NotFound
+from geo.errors import Conflict, InvalidInput, NotFound
 from geo.incidents import get_incident
 from geo.models.access import Share, User
 from geo.settings import get_settings
 from geo.shares import camera_links, create_share, default_window, revoke_share, share_dict
 from geo.times import check_window
 from geo.users import CENTRE_ROLES, REQUEST_ROLES, find_agency, find_user
+
+
+def _open_incident(session: Session, incident_id: int) -> dict[str, Any]:
+    incident = get_incident(session, incident_id)
+    if incident["status"] != "open":
+        raise Conflict(
+            f"incident {incident_id} is closed: no new video shares", field="incident_id"
+        )
+    return incident
 
 
 def _window(
@@ -58,7 +67,7 @@ def request_video(
     """
     from geo.nearest import nearest_cameras
 
-    incident = get_incident(session, incident_id)
+    incident = _open_incident(session, incident_id)
     k = get_settings().video_request_k if k is None else k
     ctx = {"incident_id": incident_id, "case_number": incident["case_number"]}
     require(
@@ -126,7 +135,7 @@ def push_share(
 
     Without ``camera_ids`` the ``k`` best cameras at the incident are pushed.
     """
-    incident = get_incident(session, incident_id)
+    incident = _open_incident(session, incident_id)
     ctx = {"incident_id": incident_id, "case_number": incident["case_number"]}
     require(session, user=user, client_ip=client_ip, roles=CENTRE_ROLES, action="share_push", **ctx)
     if (to_user is None) == (to_agency is None):

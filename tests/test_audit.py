@@ -236,3 +236,36 @@ def test_audit_api_for_auditors_only(
         assert r.status_code == 403, role
     admin = auth_client(make_user("audit_admin", role="admin", agency="Centre"))
     assert admin.get("/api/audit", params={"limit": 1}).status_code == 200
+
+
+def test_cli_verify_reports_the_first_tampered_row(fresh_engine: Any) -> None:
+    """A committed tamper (guard off as superuser), then put back so the log stays intact."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    _write(fresh_engine, 2, "clitamper")
+    seq = _seqs(fresh_engine, "clitamper")[0]
+
+    def rewrite(reason: str) -> None:
+        with fresh_engine.begin() as c:
+            c.execute(text("alter table audit_log disable trigger audit_log_guard"))
+            c.execute(
+                text("update audit_log set reason = :r where seq = :s"), {"r": reason, "s": seq}
+            )
+            c.execute(text("alter table audit_log enable trigger audit_log_guard"))
+
+    with fresh_engine.connect() as c:
+        row_id, original = c.execute(
+            text("select id, reason from audit_log where seq = :s"), {"s": seq}
+        ).one()
+    try:
+        rewrite("nothing happened")
+        r = CliRunner().invoke(app, ["audit", "verify"])
+        assert r.exit_code == 1
+        assert f"BROKEN at id {row_id}, seq {seq}" in r.output and "altered" in r.output
+        r = CliRunner().invoke(app, ["audit", "verify", "--json"])
+        assert r.exit_code == 1 and f'"first_bad_seq": {seq}' in r.output
+    finally:
+        rewrite(original)
+    assert CliRunner().invoke(app, ["audit", "verify"]).exit_code == 0

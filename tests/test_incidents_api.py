@@ -185,6 +185,9 @@ def test_video_request_options_and_bad_input(api: Any) -> None:
         r = api.post(f"/api/incidents/{iid}/video-requests", json=body)
         assert r.status_code == 422, (body, r.text)
         assert r.json()["detail"]["field"] == field, body
+    api.patch(f"/api/incidents/{iid}", json={"status": "closed"})
+    r = api.post(f"/api/incidents/{iid}/video-requests")
+    assert r.status_code == 409 and r.json()["detail"]["field"] == "incident_id"
     r = api.post("/api/incidents/999999999/video-requests")
     assert r.status_code == 404 and r.json()["detail"]["field"] == "incident_id"
 

@@ -242,3 +242,20 @@ def test_load_is_one_transaction(fresh_engine: Engine, tmp_path: Path) -> None:
             text("select count(*), (select max(id) from data_loads) from road_edges")
         ).one()
     assert before == after
+
+
+def test_merged_attributes_are_ordered_stably() -> None:
+    """osmnx's merged-attribute lists come in per-process order; rows must not depend on it."""
+    from geo.load.osm import _edge_row
+
+    line = [(24.94, 60.17), (24.941, 60.171)]
+    base = {"osmid": [2, 1], "length": 100.0, "maxspeed": ["40", "30"]}
+    a = _edge_row(
+        1, 2, 0, {**base, "highway": ["footway", "primary"], "name": ["B", "A"]}, line, two_way=True
+    )
+    b = _edge_row(
+        1, 2, 0, {**base, "highway": ["primary", "footway"], "name": ["A", "B"]}, line, two_way=True
+    )
+    assert a == b
+    assert a["highway"] == "primary" and a["name"] == "A" and a["osm_way_id"] == 1
+    assert a["speed_kph"] == 30 and a["drivable"]

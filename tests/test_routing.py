@@ -89,7 +89,15 @@ def _pairs(G: Any, n: int, seed: int) -> list[tuple[int, int]]:
     return [tuple(rnd.sample(nodes, 2)) for _ in range(n)]  # type: ignore[misc]
 
 
-def test_walk_lengths_match_networkx(session: Session) -> None:
+@pytest.fixture(params=["single-search", "bidirectional"])
+def search_kind(request: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with both shortest-path strategies (small graphs use one full search)."""
+    if request.param == "bidirectional":
+        monkeypatch.setattr(R, "SMALL_GRAPH_NODES", 0)
+    return str(request.param)
+
+
+def test_walk_lengths_match_networkx(session: Session, search_kind: str) -> None:
     G = _nx_walk(session)
     xy = _node_xy(session)
     for a, b in _pairs(G, 30, seed=5):
@@ -98,7 +106,7 @@ def test_walk_lengths_match_networkx(session: Session) -> None:
         assert r.length_m == pytest.approx(ref, rel=1e-3, abs=0.5), (a, b)
 
 
-def test_drive_times_match_networkx_and_respect_one_way(session: Session) -> None:
+def test_drive_times_match_networkx_and_respect_one_way(session: Session, search_kind: str) -> None:
     G = _nx_drive(session)
     xy = _node_xy(session)
     g = R.get_graph(session)

@@ -384,3 +384,26 @@ def test_demo_cameras_near_yuseong_accidents(session: Session) -> None:
     with pytest.raises(NotFound) as e:
         set_demo_sources(session, camera_ids=[99999999])
     assert e.value.field == "camera"
+
+
+def test_clip_batch_blurs_between_bracketing_detections(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In clips, faces are detected on every 5th frame and the last; frames between two detections
+    blur the faces of both, so a face found at frame 5 is blurred from frame 1 on."""
+    monkeypatch.setattr(
+        privacy, "detect_faces", lambda f: [(100, 100, 40, 40)] if f[0, 0, 0] == 5 else []
+    )
+    rng = np.random.default_rng(5)
+    frames = []
+    for j in range(10):
+        f = rng.integers(0, 255, (360, 480, 3), dtype=np.uint8)
+        f[0, 0, 0] = j
+        frames.append(f)
+    before = [f.copy() for f in frames]
+    out = privacy.FrameFilter([{"points": MASK_TRI}], face_blur=True).batch(frames, every=5)
+    region = (slice(100, 140), slice(100, 140))
+    blurred = [o[region].std() < b[region].std() / 2 for o, b in zip(out, before, strict=True)]
+    assert blurred == [False] + [True] * 8 + [False]
+    assert all((o[300, 30] == 0).all() for o in out)  # masks on every frame
+
+
+MASK_TRI = [[0, 250], [100, 359], [0, 359]]

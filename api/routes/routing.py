@@ -171,7 +171,8 @@ def _reachable(session: Any, body: ReachableIn) -> dict[str, Any]:
         at=body.at,
         mode=body.mode,
         max_minutes=body.max_minutes,
-        **_speeds(body.speed_range),
+        min_kph=body.speed_range.min_kph if body.speed_range else None,
+        max_kph=body.speed_range.max_kph if body.speed_range else None,
     )
 
 

@@ -26,6 +26,7 @@ from geo.times import aware
 from geo.users import CENTRE_ROLES
 from geo.video import archive, privacy
 from geo.video.motion import rank_alerts
+from geo.video.recorder import recorder_status
 from geo.video.sources import Source, open_source
 
 router = APIRouter(tags=["video"])
@@ -256,3 +257,15 @@ def alerts(
         "ranking": "0.45*proximity + 0.35*recency + 0.20*motion; proximity = 0.5^(distance "
         "to nearest open incident / 200 m), recency = 0.5^(age / 600 s)",
     }
+
+
+@router.get("/api/video/status")
+def video_status(session: SessionDep, user: CurrentUser, ip: ClientIP) -> dict[str, Any]:
+    """Each recorded camera's state (recording, retrying, stopped), last frame and last error,
+    with the extent of its archive; operator/admin only."""
+    access.require(session, user=user, client_ip=ip, roles=CENTRE_ROLES, action="video_status")
+    rows = recorder_status(session)
+    for r in rows:
+        ext = archive.archive_extent(session, camera_id=r["camera_id"])
+        r["archive"] = {"start": _iso(ext[0]), "end": _iso(ext[1])} if ext else None
+    return {"cameras": rows, "count": len(rows)}

@@ -225,7 +225,7 @@ def osm_to_clean_xml(src: Path, dst: Path, *, way_key: str | None) -> dict[str, 
     for w in osmium.FileProcessor(str(src), osmium.osm.WAY):
         if way_key is not None and way_key not in w.tags:
             continue
-        refs = [n.ref for n in w.nodes]
+        refs = [n.ref for n in w.nodes]  # type: ignore[union-attr]
         run = refs if all(r in present for r in refs) else _longest_run(refs, present)
         if len(run) < 2:
             stats["skipped"] += 1
@@ -394,9 +394,28 @@ def graph_rows(G: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list
     return nodes, edges, rejects, n_read
 
 
+_CLASS_RANK = {h: i for i, h in enumerate(DEFAULT_SPEED_KPH)}
+
+
+def _stable(d: dict[str, Any]) -> dict[str, Any]:
+    """osmnx merges differing way attributes of a simplified edge into lists built from sets, in
+    an order that changes between processes (string hashing); sort them so that a re-load in
+    another process produces the same row (idempotence)."""
+    out = dict(d)
+    for key, v in d.items():
+        if isinstance(v, list | tuple) and key != "geometry":
+            out[key] = sorted(
+                v, key=lambda x: (str(type(x)), x if isinstance(x, int | float) else str(x))
+            )
+    if isinstance(out.get("highway"), list):  # the most important class first
+        out["highway"] = sorted(out["highway"], key=lambda h: (_CLASS_RANK.get(str(h), 99), str(h)))
+    return out
+
+
 def _edge_row(
     u: int, v: int, k: int, d: dict[str, Any], line: list[tuple[float, float]], *, two_way: bool
 ) -> dict[str, Any]:
+    d = _stable(d)
     highway = _first(d.get("highway"))
     highway = None if highway is None else str(highway)
     classes = {str(h) for h in _as_list(d.get("highway"))}
@@ -502,7 +521,7 @@ def load_roads(
                 "t": [e["target"] for e in edges],
                 "k": [e["osm_key"] for e in edges],
             },
-        ).rowcount
+        ).rowcount  # type: ignore[attr-defined]
         removed_nodes = session.execute(
             text("""
                 delete from road_nodes n
@@ -511,7 +530,7 @@ def load_roads(
                   and not exists (select 1 from road_edges e where e.source = n.id or e.target = n.id)
             """),
             {"hull": hull, "ids": [n["id"] for n in nodes]},
-        ).rowcount
+        ).rowcount  # type: ignore[attr-defined]
     bar.update(1)
     bar.close()
     n_two = sum(1 for e in edges if not e["oneway"])
@@ -662,7 +681,7 @@ def load_buildings(
                       select * from unnest(cast(:t as text[]), cast(:i as bigint[])))
             """),
             {"area": area, "t": [r["osm_type"] for r in rows], "i": [r["osm_id"] for r in rows]},
-        ).rowcount
+        ).rowcount  # type: ignore[attr-defined]
         if removed:
             report.warnings.append(
                 f"removed {removed} buildings of this area no longer in the file"

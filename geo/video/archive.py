@@ -30,6 +30,9 @@ from geo.video.encode import VideoFileWriter, clip_backend
 
 FrameFn = Callable[[np.ndarray], np.ndarray]
 
+#: Frames a clip filter sees at once (5 s at 10 fps, about 26 MB at 480x360).
+CLIP_CHUNK_FRAMES = 50
+
 
 def _utc(t: dt.datetime, field: str) -> dt.datetime:
     """``t`` in UTC; a time without offset is KST, as everywhere (:func:`geo.times.aware`)."""
@@ -221,10 +224,21 @@ def cut_clip(
     last: dt.datetime | None = None
     fps = 10.0
     segs: set[int] = set()
-    try:
-        for ts, frame, seg in iter_frames(session, camera_id=camera_id, start=start, end=end):
-            if transform is not None:
-                frame = transform(frame)
+    # a filter that can look ahead (FrameFilter.batch: face detection on some frames, in
+    # parallel) gets chunks of frames; any other callable gets one frame at a time
+    batch = getattr(transform, "batch", None)
+    buf: list[tuple[dt.datetime, np.ndarray, VideoSegment]] = []
+
+    def _flush() -> None:
+        nonlocal writer, first, last, fps
+        if not buf:
+            return
+        frames = [b[1] for b in buf]
+        if batch is not None:
+            frames = batch(frames)
+        elif transform is not None:
+            frames = [transform(f) for f in frames]
+        for (ts, _, seg), frame in zip(buf, frames, strict=True):
             if writer is None:
                 fps = seg.fps
                 writer = VideoFileWriter(
@@ -234,6 +248,14 @@ def cut_clip(
             segs.add(seg.id)
             first = first or ts
             last = ts
+        buf.clear()
+
+    try:
+        for item in iter_frames(session, camera_id=camera_id, start=start, end=end):
+            buf.append(item)
+            if len(buf) >= CLIP_CHUNK_FRAMES:
+                _flush()
+        _flush()
         if writer is None:
             raise _outside(
                 session, camera_id, f"window {start.isoformat()}..{end.isoformat()}", "start"

@@ -1,6 +1,6 @@
 """Writing MP4 files: archive segments and clips that browsers can play.
 
-Checked on this machine (opencv-python-headless 5.0, its bundled FFmpeg): ``cv2.VideoWriter``
+Checked on this machine (opencv-python-headless 4.14 and 5.0, their bundled FFmpeg): ``cv2.VideoWriter``
 with fourcc ``avc1``/``H264`` fails (the wheel's FFmpeg has no software H.264 encoder, only
 ``h264_v4l2m2m`` which needs a device), ``mp4v`` (MPEG-4 Part 2) works but Chromium does not
 play it. PyAV's wheel bundles libx264, so clips that leave the system are written as H.264

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from geo.db import session_scope
 from geo.errors import GoldentimeError, NotFound
@@ -77,11 +78,13 @@ def set_status(camera_id: int, state: str, **fields: Any) -> None:
         log.warning("camera %s: cannot write recorder_status: %s", camera_id, e)
 
 
-def recorder_status() -> list[dict[str, Any]]:
+def recorder_status(session: Session | None = None) -> list[dict[str, Any]]:
     """Every camera's recorder state, for ``goldentime video status`` and the API."""
+    if session is not None:
+        rows = session.execute(text("select * from recorder_status order by camera_id"))
+        return [dict(r) for r in rows.mappings()]
     with session_scope() as s:
-        rows = s.execute(text("select * from recorder_status order by camera_id")).mappings()
-        return [dict(r) for r in rows]
+        return recorder_status(s)
 
 
 @dataclass
@@ -260,6 +263,19 @@ class CameraRecorder:
                 self._store([ev])
 
 
+def _camera_urls(camera_ids: list[int]) -> dict[int, str | None]:
+    """``stream_url`` by camera id; :class:`NotFound` (field ``camera``) for unknown ids."""
+    if not camera_ids:
+        raise NotFound("no camera given", field="camera")
+    with session_scope() as sess:
+        q = select(Camera.id, Camera.stream_url).where(Camera.id.in_(camera_ids))
+        rows: dict[int, str | None] = {r[0]: r[1] for r in sess.execute(q)}
+    missing = [c for c in camera_ids if c not in rows]
+    if missing:
+        raise NotFound(f"unknown camera(s): {', '.join(map(str, missing))}", field="camera")
+    return rows
+
+
 def record(
     camera_ids: list[int],
     *,
@@ -271,18 +287,8 @@ def record(
 ) -> dict[int, dict[str, Any]]:
     """Record ``camera_ids`` (one thread each) for ``duration_s`` seconds or until ``stop`` is set
     (Ctrl-C sets it); returns per camera the segments, frames, motion events and errors."""
-    if not camera_ids:
-        raise NotFound("no camera given", field="camera")
     s = get_settings()
-    with session_scope() as sess:
-        rows = dict(
-            sess.execute(
-                select(Camera.id, Camera.stream_url).where(Camera.id.in_(camera_ids))
-            ).all()
-        )
-    missing = [c for c in camera_ids if c not in rows]
-    if missing:
-        raise NotFound(f"unknown camera(s): {', '.join(map(str, missing))}", field="camera")
+    rows = _camera_urls(camera_ids)
     stop = stop or threading.Event()
     deadline = time.monotonic() + duration_s if duration_s else None
     recs = [
@@ -329,3 +335,29 @@ def record(
         }
         for r in recs
     }
+
+
+def _record_child(camera_ids: list[int], kwargs: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    return record(camera_ids, **kwargs)
+
+
+def record_processes(
+    camera_ids: list[int], *, processes: int, **kwargs: Any
+) -> dict[int, dict[str, Any]]:
+    """:func:`record` with the cameras split over ``processes`` OS processes (round robin), to use
+    more than one core for the Python part of the per-frame work; Ctrl-C stops them all."""
+    import multiprocessing as mp
+
+    ids = list(dict.fromkeys(camera_ids))
+    _camera_urls(ids)  # unknown cameras fail here, not in a child
+    processes = max(1, min(processes, len(ids)))
+    if processes == 1:
+        return record(ids, **kwargs)
+    chunks = [ids[i::processes] for i in range(processes)]
+    with mp.get_context("spawn").Pool(processes) as pool:
+        parts = pool.starmap(_record_child, [(c, kwargs) for c in chunks])
+    out: dict[int, dict[str, Any]] = {}
+    for p in parts:
+        out.update(p)
+    return out

@@ -129,7 +129,8 @@ class Source:
         """The URL without credentials (``rtsp://user:pw@host`` -> ``rtsp://***@host``)."""
         p = urlsplit(self.spec.url)
         if p.username or p.password:
-            return p._replace(netloc="***@" + (p.hostname or "")).geturl()
+            host = (p.hostname or "") + (f":{p.port}" if p.port else "")
+            return p._replace(netloc="***@" + host).geturl()
         return self.spec.url
 
     def read(self) -> tuple[dt.datetime, np.ndarray]:
