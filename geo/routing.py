@@ -40,6 +40,7 @@ Mode = Literal["walk", "drive"]
 MODES: tuple[str, ...] = ("walk", "drive")
 
 MAX_SNAP_M = 500.0  # a point farther than this from every usable road is refused
+DETOUR_FACTOR = 1.4  # first search radius: typical network / straight-line ratio (one round)
 SMALL_GRAPH_NODES = 10_000  # up to here one full Dijkstra per route, above it bidirectional
 AT_NODE_M = 0.5  # a snapped point this close to an edge end stands on that node
 WALK_SPEED_KPH = 5.0  # nominal walking speed
@@ -362,9 +363,9 @@ def _bidirectional(
 
     Forward search from the sources and backward search (transpose) from the targets, each
     limited to radius r; the best meeting arc is optimal once its cost <= 2r (every shorter path
-    has an arc leaving the forward ball into the backward ball). r starts at a lower bound (half
-    the straight-line time at top speed); once some meeting of cost c is known, r = c / 2 proves
-    the answer in the next round. Graphs up to SMALL_GRAPH_NODES use one full search instead.
+    has an arc leaving the forward ball into the backward ball). r starts at half the
+    straight-line time at top speed times DETOUR_FACTOR (usually enough for one round); once
+    some meeting of cost c is known, r = c / 2 proves the answer in the next round. Graphs up to SMALL_GRAPH_NODES use one full search instead.
     """
     n = mg.csr.shape[0] - 1
     if not sources or not targets:
@@ -510,7 +511,8 @@ def route(g: RoadGraph, *, start: Snap, end: Snap, mode: str) -> Route:
     dist = _haversine_m(start.lon, start.lat, end.lon, end.lat)
     top = WALK_SPEED_KPH if mode == "walk" else max(float(g.speed_kph.max()), 1.0)
     try:
-        cost, nodes = _bidirectional(mg, sources, targets, r0=0.5 * dist / (top / 3.6))
+        r0 = 0.5 * DETOUR_FACTOR * dist / (top / 3.6)
+        cost, nodes = _bidirectional(mg, sources, targets, r0=r0)
     except Unreachable:
         if not np.isfinite(direct):
             raise Unreachable(

@@ -12,6 +12,7 @@ import base64
 import html
 import mimetypes
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,8 @@ def show(m: folium.Map, *, height_px: int = 520) -> Any:
     from IPython.display import HTML
 
     doc = html.escape(inline_html(m), quote=True)
-    return HTML(
-        f'<iframe srcdoc="{doc}" style="width:100%;height:{height_px}px;border:none"></iframe>'
-    )
+    with warnings.catch_warnings():  # IPython suggests IFrame, which cannot take srcdoc
+        warnings.simplefilter("ignore", UserWarning)
+        return HTML(
+            f'<iframe srcdoc="{doc}" style="width:100%;height:{height_px}px;border:none"></iframe>'
+        )
