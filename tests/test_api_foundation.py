@@ -91,8 +91,10 @@ def test_stream_url_hidden_from_non_admins(session: Any, make_user: Any, auth_cl
     from sqlalchemy import text
 
     cid = session.execute(text("select id from cameras order by id limit 1")).scalar_one()
-    session.execute(text("update cameras set stream_url = 'rtsp://user:secret@10.0.0.9/s1' "
-                         "where id = :i"), {"i": cid})
+    session.execute(
+        text("update cameras set stream_url = 'rtsp://user:secret@10.0.0.9/s1' where id = :i"),
+        {"i": cid},
+    )
     officer = auth_client(make_user("viewer_p", role="police"))
     body = officer.get(f"/api/cameras/{cid}").json()["properties"]
     assert body["stream_url"] is None and body["has_stream"] is True

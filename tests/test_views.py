@@ -75,14 +75,20 @@ def test_viewshed_is_cut_by_a_building() -> None:
 
 
 def test_stored_views_match_model(session: Session) -> None:
-    row = session.execute(text("""
+    row = (
+        session.execute(
+            text("""
         select c.purpose, v.range_m, v.fov_deg, v.direction_known,
                st_distance(c.geom::geography, st_centroid(v.geom)::geography) as off_m,
                st_area(v.geom::geography) as area_m2
         from cameras c join camera_views v on v.camera_id = c.id
         where c.source = 'daejeon-2015' and c.purpose = 'crime_prevention'
           and c.camera_type is null
-        order by c.id limit 1""")).mappings().one()
+        order by c.id limit 1""")
+        )
+        .mappings()
+        .one()
+    )
     assert row["range_m"] == 50.0 and row["fov_deg"] == 360.0 and not row["direction_known"]
     assert row["off_m"] < 1.0  # a circle centred on the camera
     assert abs(row["area_m2"] - np.pi * 50.0**2) / (np.pi * 50.0**2) < 0.01

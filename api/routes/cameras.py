@@ -28,8 +28,11 @@ def _public(rec: dict[str, Any], role: str) -> dict[str, Any]:
 def list_cameras(
     session: SessionDep,
     user: CurrentUser,
-    bbox: str | None = Query(None, description="min_lon,min_lat,max_lon,max_lat (EPSG:4326)",
-                             examples=["127.30,36.30,127.40,36.40"]),
+    bbox: str | None = Query(
+        None,
+        description="min_lon,min_lat,max_lon,max_lat (EPSG:4326)",
+        examples=["127.30,36.30,127.40,36.40"],
+    ),
     purpose: str | None = Query(None),
     source: str | None = Query(None),
     limit: int = Query(1000, ge=1, le=10000),
@@ -37,10 +40,12 @@ def list_cameras(
 ) -> dict[str, Any]:
     """Cameras in a bounding box as a GeoJSON FeatureCollection, paged by ``limit``/``offset``."""
     box = BBox.parse(bbox) if bbox else None
-    rows, total = cameras.list_cameras(session, bbox=box, purpose=purpose, source=source,
-                                       limit=limit, offset=offset)
-    return feature_collection([_public(r, user.role) for r in rows], total=total, limit=limit,
-                              offset=offset)
+    rows, total = cameras.list_cameras(
+        session, bbox=box, purpose=purpose, source=source, limit=limit, offset=offset
+    )
+    return feature_collection(
+        [_public(r, user.role) for r in rows], total=total, limit=limit, offset=offset
+    )
 
 
 @router.get("/{camera_id:int}")  # :int so /api/cameras/nearest etc. never land here

@@ -13,4 +13,13 @@ for _m in pkgutil.iter_modules(__path__):
     if _m.name not in {"base", "core"}:
         importlib.import_module(f"{__name__}.{_m.name}")
 
-__all__ = ["Base", "Building", "Camera", "CameraView", "DataLoad", "Incident", "RoadEdge", "RoadNode"]
+__all__ = [
+    "Base",
+    "Building",
+    "Camera",
+    "CameraView",
+    "DataLoad",
+    "Incident",
+    "RoadEdge",
+    "RoadNode",
+]

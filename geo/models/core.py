@@ -43,9 +43,13 @@ class Camera(Base):
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="uq_cameras_source_external_id"),
         CheckConstraint(_in("purpose", CAMERA_PURPOSES), name="ck_cameras_purpose"),
-        CheckConstraint("heading_deg is null or (heading_deg >= 0 and heading_deg < 360)",
-                        name="ck_cameras_heading"),
-        CheckConstraint("fov_deg is null or (fov_deg > 0 and fov_deg <= 360)", name="ck_cameras_fov"),
+        CheckConstraint(
+            "heading_deg is null or (heading_deg >= 0 and heading_deg < 360)",
+            name="ck_cameras_heading",
+        ),
+        CheckConstraint(
+            "fov_deg is null or (fov_deg > 0 and fov_deg <= 360)", name="ck_cameras_fov"
+        ),
         CheckConstraint("range_m is null or range_m > 0", name="ck_cameras_range"),
         Index("ix_cameras_geog", text("(geom::geography)"), postgresql_using="gist"),
     )
@@ -157,7 +161,9 @@ class Incident(Base):
     source: Mapped[str] = mapped_column(String(64), server_default="api")
     external_id: Mapped[str | None] = mapped_column(String(128))
     created_by: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
@@ -183,7 +189,9 @@ class DataLoad(Base):
     unchanged: Mapped[int] = mapped_column(Integer)
     rejected: Mapped[int] = mapped_column(Integer)
     rejects: Mapped[Any | None] = mapped_column(JSONB)
-    loaded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    loaded_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
 
 
 class CameraView(Base):
@@ -201,4 +209,6 @@ class CameraView(Base):
     direction_known: Mapped[bool] = mapped_column(Boolean)
     clipped_by_buildings: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True))
-    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    computed_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
