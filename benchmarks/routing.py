@@ -88,6 +88,7 @@ def load_grid(s: Session, n: int, n_cameras: int = 2000) -> str:
     dlon = 100 / (111_320.0 * math.cos(math.radians(lat0)))
     rnd = random.Random(1)
     conn = s.connection().connection.driver_connection
+    assert conn is not None
     with conn.cursor() as cur:
         with cur.copy("copy road_nodes (id, osm_id, street_count, geom) from stdin") as cp:
             for i in range(n):
@@ -173,7 +174,7 @@ def run(s: Session, label: str, pairs_n: int, seed: int) -> dict[str, Any]:
         a, b = int(g.node_ids[g.src[i]]), int(g.node_ids[g.dst[i]])
         if a != b and (not G.has_edge(a, b) or G[a][b]["w"] > g.length_m[i]):
             G.add_edge(a, b, w=float(g.length_m[i]))
-    comp = sorted(max(nx.connected_components(G), key=len))
+    comp = sorted(max((set(c) for c in nx.connected_components(G)), key=len))  # type: ignore[arg-type]
     rnd = random.Random(seed)
     pairs = [tuple(rnd.sample(comp, 2)) for _ in range(pairs_n)]
 

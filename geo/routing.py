@@ -18,6 +18,7 @@ backward on its transpose) whose radius doubles until the best meeting arc is pr
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import threading
@@ -377,9 +378,11 @@ def _bidirectional(
             hit = _search(mg.csr, sources, np.inf)
             _tree_cache[key] = hit
             if len(_tree_cache) > TREE_CACHE_SIZE:
-                _tree_cache.pop(next(iter(_tree_cache)))
+                with contextlib.suppress(KeyError, StopIteration, RuntimeError):
+                    _tree_cache.pop(next(iter(_tree_cache)))  # least recently used
         else:
-            _tree_cache[key] = _tree_cache.pop(key)  # most recently used last
+            with contextlib.suppress(KeyError):  # most recently used last
+                _tree_cache[key] = _tree_cache.pop(key)
         df, pf = hit
         costs = [(df[t] + c, t) for t, c in targets]
         best_c, t = min(costs)
