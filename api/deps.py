@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Annotated
 
@@ -16,12 +16,8 @@ from geo.models.access import User
 from geo.settings import get_settings
 
 
-async def get_session() -> AsyncIterator[Session]:
-    """One session per request; committed when the handler returns, rolled back on error.
-
-    ``async`` on purpose: creating a session does no I/O, and the final COMMIT is one short round
-    trip, so running this on the event loop saves two threadpool hops per request.
-    """
+def get_session() -> Iterator[Session]:
+    """One session per request; committed when the handler returns, rolled back on error."""
     s = new_session()
     try:
         yield s
@@ -76,7 +72,7 @@ ClientIP = Annotated[str, Depends(client_ip)]
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
 
-async def current_user(
+def current_user(
     request: Request,
     session: SessionDep,
     bearer: Annotated[str | None, Depends(oauth2_scheme)],
@@ -86,10 +82,7 @@ async def current_user(
     ] = None,
 ) -> User:
     """The user of the bearer token (``Authorization: Bearer``, or ``?access_token=`` for media
-    URLs that a browser loads without headers); 401 when missing, forged, expired or disabled.
-
-    Runs on the event loop: the user lookup is one primary-key query (well under a millisecond),
-    cheaper than a threadpool hop on every request."""
+    URLs that a browser loads without headers); 401 when missing, forged, expired or disabled."""
     from geo.auth import user_from_token
 
     user = user_from_token(session, bearer or access_token)
