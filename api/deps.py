@@ -11,22 +11,15 @@ from fastapi import Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
-from geo.db import new_session
+from geo.db import session_scope
 from geo.models.access import User
 from geo.settings import get_settings
 
 
 def get_session() -> Iterator[Session]:
     """One session per request; committed when the handler returns, rolled back on error."""
-    s = new_session()
-    try:
+    with session_scope() as s:
         yield s
-        s.commit()
-    except BaseException:
-        s.rollback()
-        raise
-    finally:
-        s.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
