@@ -36,6 +36,7 @@ ACTIONS = (
     "incident_update",
     "user_add",
     "user_disable",
+    "masks_edit",
 )
 
 AUDIT_FIELDS = (

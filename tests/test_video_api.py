@@ -286,6 +286,18 @@ def test_masks_crud_roles(session: Session, world: Any) -> None:
     assert r.status_code == 422 and r.json()["detail"]["field"] == "masks.0.points"
     r = world["op_client"].put("/api/cameras/99999999/masks", json={"masks": []})
     assert r.status_code == 404
+    square = [[0, 0], [10, 0], [10, 10], [0, 10]]
+    r = world["op_client"].put(
+        f"/api/cameras/{cam}/masks", json={"masks": [{"points": square, "label": "door"}]}
+    )
+    assert r.status_code == 200
+    row = session.execute(
+        text(
+            "select camera_ids, detail from audit_log where action = 'masks_edit' "
+            "order by id desc limit 1"
+        )
+    ).one()
+    assert row.camera_ids == [cam] and row.detail["masks"][0]["label"] == "door"
 
 
 def test_alerts_ranked_by_incident_distance(session: Session, world: Any) -> None:

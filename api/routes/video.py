@@ -19,6 +19,7 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import ClientIP, CurrentUser, SessionDep
 from geo import access
+from geo.audit import audit
 from geo.cameras import get_camera
 from geo.errors import Unavailable
 from geo.settings import get_settings
@@ -234,6 +235,14 @@ def put_masks(
     )
     get_camera(session, camera_id)
     stored = privacy.set_masks(session, camera_id=camera_id, masks=masks, user=user.username)
+    audit(
+        session,
+        action="masks_edit",
+        user=user,
+        client_ip=ip,
+        camera_ids=[camera_id],
+        detail={"masks": [{"label": m.get("label"), "points": m.get("points")} for m in stored]},
+    )
     return {"camera_id": camera_id, "masks": stored}
 
 
