@@ -185,6 +185,28 @@ def _record_view(
     )
 
 
+def _require_recipient(
+    session: Session,
+    share: Share,
+    *,
+    user: User,
+    client_ip: str | None,
+    action: str,
+    ctx: dict[str, Any],
+) -> None:
+    """Refuse (audited) unless the share is granted to ``user`` or their agency."""
+    if not is_recipient(share, user):
+        deny(
+            session,
+            user=user,
+            client_ip=client_ip,
+            action=action,
+            code="recipient",
+            reason=f"share {share.id} is granted to another user or agency",
+            **ctx,
+        )
+
+
 def authorize_video(
     session: Session,
     *,
@@ -245,16 +267,7 @@ def authorize_video(
                 **ctx,
             )
         candidates = [share]
-        if not is_recipient(share, user):
-            deny(
-                session,
-                user=user,
-                client_ip=client_ip,
-                action=action,
-                code="recipient",
-                reason=f"share {share_id} is granted to another user or agency",
-                **ctx,
-            )
+        _require_recipient(session, share, user=user, client_ip=client_ip, action=action, ctx=ctx)
         if camera_id not in share.camera_ids:
             deny(
                 session,
@@ -358,16 +371,7 @@ def authorize_share(session: Session, *, user: User, client_ip: str, share_id: i
             exc=NotFound,
             **ctx,
         )
-    if not is_recipient(share, user):
-        deny(
-            session,
-            user=user,
-            client_ip=client_ip,
-            action=action,
-            code="recipient",
-            reason=f"share {share_id} is granted to another user or agency",
-            **ctx,
-        )
+    _require_recipient(session, share, user=user, client_ip=client_ip, action=action, ctx=ctx)
     st = share_status(share)
     if st != "active":
         deny(
