@@ -12,7 +12,7 @@ from geo.bbox import BBox, check_lat_lon
 from geo.errors import Conflict, InvalidInput, NotFound
 from geo.models import Incident
 from geo.models.core import INCIDENT_KINDS, INCIDENT_STATUSES
-from geo.times import aware, now_utc
+from geo.times import aware, check_window, now_utc
 
 INCIDENT_FIELDS = (
     "id",
@@ -55,9 +55,7 @@ def list_incidents(
         raise InvalidInput(
             f"status must be one of {', '.join(INCIDENT_STATUSES)}, got {status!r}", field="status"
         )
-    start, end = aware(start, field="start"), aware(end, field="end")
-    if start and end and start > end:
-        raise InvalidInput("start must not be after end", field="start")
+    start, end = check_window(start, end)
     conds: list[Any] = []
     if bbox is not None:
         env = func.ST_MakeEnvelope(bbox.min_lon, bbox.min_lat, bbox.max_lon, bbox.max_lat, 4326)

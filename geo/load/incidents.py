@@ -28,9 +28,9 @@ from geo.load.common import (
     upsert,
 )
 from geo.models.core import INCIDENT_KINDS, INCIDENT_STATUSES
+from geo.times import KST
 
 INCIDENT_FORMATS = ("kr-accidents", "csv", "geojson")
-KST = ZoneInfo("Asia/Seoul")
 #: A point this far from the file's median location is loaded but flagged (geocoding defaults).
 OUTLIER_KM = 30.0
 
