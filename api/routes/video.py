@@ -195,20 +195,20 @@ def clip(
     )
 
 
+def _centre_camera(session: Any, *, user: Any, ip: str, camera_id: int, action: str) -> None:
+    """Masks are control-centre business: operator/admin from a registered address, known camera."""
+    access.require(
+        session, user=user, client_ip=ip, roles=CENTRE_ROLES, action=action, camera_ids=[camera_id]
+    )
+    get_camera(session, camera_id)
+
+
 @router.get("/api/cameras/{camera_id:int}/masks")
 def get_masks(
     camera_id: int, session: SessionDep, user: CurrentUser, ip: ClientIP
 ) -> dict[str, Any]:
     """The camera's privacy mask polygons (image pixels); operator/admin only."""
-    access.require(
-        session,
-        user=user,
-        client_ip=ip,
-        roles=CENTRE_ROLES,
-        action="masks_read",
-        camera_ids=[camera_id],
-    )
-    get_camera(session, camera_id)
+    _centre_camera(session, user=user, ip=ip, camera_id=camera_id, action="masks_read")
     return {"camera_id": camera_id, "masks": privacy.get_masks(session, camera_id=camera_id)}
 
 
@@ -225,15 +225,7 @@ def put_masks(
     ),
 ) -> dict[str, Any]:
     """Replace the camera's privacy masks; operator/admin only."""
-    access.require(
-        session,
-        user=user,
-        client_ip=ip,
-        roles=CENTRE_ROLES,
-        action="masks_edit",
-        camera_ids=[camera_id],
-    )
-    get_camera(session, camera_id)
+    _centre_camera(session, user=user, ip=ip, camera_id=camera_id, action="masks_edit")
     stored = privacy.set_masks(session, camera_id=camera_id, masks=masks, user=user.username)
     audit(
         session,
