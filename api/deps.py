@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
-from geo.db import session_scope
+from geo.auth import token_claims_async, user_from_claims
+from geo.db import AsyncReader, read_connection, session_scope
 from geo.models.access import User
 from geo.settings import get_settings
 
@@ -65,20 +66,38 @@ ClientIP = Annotated[str, Depends(client_ip)]
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
 
-def current_user(
+async def get_reader() -> AsyncIterator[AsyncReader]:
+    """A pooled read-only connection for the request's async reads (token check, nearest)."""
+    async with read_connection() as reader:
+        yield reader
+
+
+ReaderDep = Annotated[AsyncReader, Depends(get_reader)]
+
+
+async def token_claims(
     request: Request,
-    session: SessionDep,
+    reader: ReaderDep,
     bearer: Annotated[str | None, Depends(oauth2_scheme)],
     access_token: Annotated[
         str | None,
         Query(include_in_schema=False, description="token for media links (<img>, <video>)"),
     ] = None,
-) -> User:
-    """The user of the bearer token (``Authorization: Bearer``, or ``?access_token=`` for media
-    URLs that a browser loads without headers); 401 when missing, forged, expired or disabled."""
-    from geo.auth import user_from_token
+) -> dict[str, Any]:
+    """The claims of the bearer token (``Authorization: Bearer``, or ``?access_token=`` for media
+    URLs that a browser loads without headers) after checking its user exists and is active;
+    401 when missing, forged, expired or disabled. Runs on the event loop: no thread hop."""
+    claims = await token_claims_async(reader, bearer or access_token)
+    request.state.claims = claims
+    return claims
 
-    user = user_from_token(session, bearer or access_token)
+
+Claims = Annotated[dict[str, Any], Depends(token_claims)]
+
+
+def current_user(request: Request, session: SessionDep, claims: Claims) -> User:
+    """The user object of the (already checked) bearer token, in the request's session."""
+    user = user_from_claims(session, claims)
     request.state.user = user
     return user
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import orjson
+from fastapi.responses import Response
+
 
 def _jsonable(v: Any) -> Any:
     if isinstance(v, dt.datetime | dt.date):
@@ -25,4 +28,26 @@ def feature_collection(records: list[dict[str, Any]], **meta: Any) -> dict[str, 
         "features": [point_feature(r) for r in records],
     }
     out.update(meta)
+    return out
+
+
+def json_response(content: Any, status_code: int = 200) -> Response:
+    """A JSON response serialised by orjson (dates as ISO 8601, NaN as null); for hot paths
+    whose content is plain JSON types already (no ``jsonable_encoder`` pass)."""
+    return Response(
+        orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status_code,
+        media_type="application/json",
+    )
+
+
+def public_camera(rec: dict[str, Any], role: str | None) -> dict[str, Any]:
+    """A camera record as it may leave the API: the video source URL (it may hold RTSP
+    credentials) is shown to admins only; others reach video only through the egress endpoints
+    and their access gate. ``has_stream`` says whether there is one."""
+    out = dict(rec)
+    if "stream_url" in out:
+        out["has_stream"] = bool(out["stream_url"])
+        if role != "admin":
+            out["stream_url"] = None
     return out

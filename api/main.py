@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 import api.routes
 from api import errors
-from api.deps import current_user
+from api.deps import token_claims
 from geo import __version__
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "maps" / "static"
@@ -34,7 +34,7 @@ def create_app() -> FastAPI:
             guarded = not getattr(mod, "PUBLIC", False) and any(
                 getattr(r, "path", "").startswith("/api") for r in mod.router.routes
             )
-            deps = [Depends(current_user)] if guarded else None
+            deps = [Depends(token_claims)] if guarded else None
             app.include_router(mod.router, dependencies=deps)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -1,4 +1,4 @@
-"""``goldentime serve``: run the API with uvicorn (one worker; see docs/benchmarks.md)."""
+"""``goldentime serve``: run the API with uvicorn (``--workers``; see docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,16 @@ from geo.settings import get_settings
 def serve(
     host: str = typer.Option(None, help="Bind address (default GOLDENTIME_HOST or 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default PORT or 8000)."),
+    workers: int = typer.Option(
+        None, help="Worker processes (default GOLDENTIME_WORKERS or 1; 0 = one per CPU core)."
+    ),
 ) -> None:
     """Serve the HTTP API and the maps."""
-    import uvicorn
+    from api.server import resolve_workers
+    from api.server import serve as run
 
     s = get_settings()
+    n = resolve_workers(s.workers if workers is None else workers)
     host = host or s.host
     port = port or s.port
     base = f"http://{host}:{port}"
@@ -23,8 +28,9 @@ def serve(
         f"  API docs:     {base}/docs\n"
         f"  health:       {base}/health\n"
         f"  cameras:      {base}/api/cameras?bbox=127.30,36.30,127.40,36.40\n"
+        f"  workers:      {n}\n"
     )
-    uvicorn.run("api.main:app", host=host, port=port, log_level="info", proxy_headers=False)
+    run("api.main:app", host=host, port=port, workers=n)
 
 
 def register(app: typer.Typer) -> None:

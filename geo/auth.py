@@ -11,8 +11,10 @@ import datetime as dt
 from typing import Any
 
 import jwt
+from sqlalchemy import text
 
 from geo.audit import audit, audit_detached
+from geo.db import AsyncReader, Plan, arun_plan, run_plan
 from geo.errors import Unauthorized
 from geo.models.access import User
 from geo.settings import get_settings
@@ -56,16 +58,40 @@ def decode_token(token: str) -> dict[str, Any]:
         raise Unauthorized(f"invalid token: {e}", field="token") from None
 
 
-def user_from_token(session: Any, token: str | None) -> User:
-    """The active user a bearer token names; :class:`Unauthorized` for any problem."""
+_ACTIVE_SQL = text("select username, role, disabled from users where id = :uid")
+
+
+def token_claims_plan(token: str | None) -> Plan[dict[str, Any]]:
+    """The verified claims of a bearer token whose user exists and is active, as a plan
+    (:mod:`geo.db`): one indexed read, so disabling a user revokes its tokens at once.
+    :class:`Unauthorized` for any problem."""
     if not token:
         raise Unauthorized("not authenticated: a bearer token is required", field="token")
     claims = decode_token(token)
-    user = session.get(User, claims["uid"])
-    if user is None or user.username != claims["sub"]:
+    rows = yield (_ACTIVE_SQL, {"uid": claims["uid"]})
+    if not rows or rows[0]["username"] != claims["sub"]:
         raise Unauthorized("token names an unknown user", field="token")
-    if user.disabled:
-        raise Unauthorized(f"user {user.username!r} is disabled", field="token")
+    if rows[0]["disabled"]:
+        raise Unauthorized(f"user {claims['sub']!r} is disabled", field="token")
+    return {**claims, "role": rows[0]["role"]}  # the role now, not when the token was issued
+
+
+async def token_claims_async(reader: AsyncReader, token: str | None) -> dict[str, Any]:
+    """:func:`token_claims_plan` on an async reader (the API's token check)."""
+    return await arun_plan(reader, token_claims_plan(token))
+
+
+def user_from_token(session: Any, token: str | None) -> User:
+    """The active user a bearer token names; :class:`Unauthorized` for any problem."""
+    claims = run_plan(session, token_claims_plan(token))
+    return user_from_claims(session, claims)
+
+
+def user_from_claims(session: Any, claims: dict[str, Any]) -> User:
+    """The user object for claims already checked by :func:`token_claims_plan`."""
+    user = session.get(User, claims["uid"])
+    if user is None or user.username != claims["sub"] or user.disabled:
+        raise Unauthorized("token names an unknown or disabled user", field="token")
     return user
 
 

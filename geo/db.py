@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from functools import lru_cache
+from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, RowMapping, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo.settings import get_settings
+
+T = TypeVar("T")
 
 
 def database_url() -> str:
@@ -55,3 +58,112 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         raise
     finally:
         s.close()
+
+
+# --- queries as plans: one domain function, a sync and an async driver --------------------------
+#
+# A hot read path (nearest cameras) is written once as a *plan*: a generator that yields
+# ``(statement, params)`` and receives the result rows (mappings), then returns its answer. The
+# sync driver runs a plan on a Session (CLI, maps, video requests, tests); the async driver runs
+# it on an :class:`AsyncReader` so the API serves it on the event loop without a thread hop
+# (docs/benchmarks.md: thread hops and the GIL cost more CPU than the query itself).
+
+Query = tuple[Any, dict[str, Any]]
+Plan = Generator[Query, Sequence[RowMapping], T]
+
+
+def run_plan(session: Session, plan: Plan[T]) -> T:
+    """Run a plan on a sync session (its transaction, its connection)."""
+    try:
+        stmt, params = next(plan)
+        while True:
+            rows = session.execute(stmt, params).mappings().all()
+            stmt, params = plan.send(rows)
+    except StopIteration as done:
+        return cast(T, done.value)
+
+
+class AsyncReader(Protocol):
+    """What the async driver needs: run one read-only statement, return its rows."""
+
+    async def fetch(self, stmt: Any, params: dict[str, Any]) -> Sequence[RowMapping]: ...
+
+
+async def arun_plan(reader: AsyncReader, plan: Plan[T]) -> T:
+    """Run a plan on an :class:`AsyncReader` (the API's event-loop path)."""
+    try:
+        stmt, params = next(plan)
+        while True:
+            rows = await reader.fetch(stmt, params)
+            stmt, params = plan.send(rows)
+    except StopIteration as done:
+        return cast(T, done.value)
+
+
+class SessionReader:
+    """An :class:`AsyncReader` over a sync session (tests share their rolled-back transaction)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    async def fetch(self, stmt: Any, params: dict[str, Any]) -> Sequence[RowMapping]:
+        return self.session.execute(stmt, params).mappings().all()
+
+
+@lru_cache(maxsize=512)
+def driver_sql(sql: str) -> str:
+    """A ``text()`` statement's SQL in psycopg's ``%(name)s`` style (compiled once per string)."""
+    from sqlalchemy import text
+    from sqlalchemy.dialects.postgresql.psycopg import dialect
+
+    return str(text(sql).compile(dialect=dialect()))
+
+
+class ConnectionReader:
+    """An :class:`AsyncReader` over a pooled psycopg connection: autocommit (no BEGIN/COMMIT
+    round trips), ``default_transaction_read_only`` (PostgreSQL refuses writes), rows as dicts,
+    statements prepared by psycopg after a few uses. The hot API reads skip SQLAlchemy's
+    execution layer, which cost more CPU than the query itself (docs/benchmarks.md)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    async def fetch(self, stmt: Any, params: dict[str, Any]) -> Sequence[Any]:
+        sql = driver_sql(stmt.text) if hasattr(stmt, "text") else str(stmt)
+        cur = await self.conn.execute(sql, params)
+        return await cur.fetchall() if cur.description is not None else []
+
+
+_READ_POOLS: dict[str, Any] = {}
+
+
+async def _read_pool(url: str | None = None) -> Any:
+    """The process's read-only async pool for ``url`` (opened on first use, in the running loop)."""
+    from psycopg.rows import dict_row
+    from psycopg_pool import AsyncConnectionPool
+    from sqlalchemy.dialects.postgresql.psycopg import dialect
+    from sqlalchemy.engine import make_url
+
+    url = url or database_url()
+    pool = _READ_POOLS.get(url)
+    if pool is None:
+        _, kwargs = dialect().create_connect_args(make_url(url))
+        kwargs.update(
+            autocommit=True,
+            row_factory=dict_row,
+            options="-c default_transaction_read_only=on",
+        )
+        pool = AsyncConnectionPool(
+            kwargs=kwargs, min_size=1, max_size=get_settings().read_pool_size, open=False
+        )
+        _READ_POOLS[url] = pool
+        await pool.open()
+    return pool
+
+
+@asynccontextmanager
+async def read_connection(url: str | None = None) -> AsyncIterator[ConnectionReader]:
+    """A pooled read-only connection for one request (the pool is per process and URL)."""
+    pool = await _read_pool(url)
+    async with pool.connection() as conn:
+        yield ConnectionReader(conn)

@@ -16,6 +16,7 @@ the area, only when roads are loaded there.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -24,8 +25,9 @@ from sqlalchemy.orm import Session
 
 from geo.bbox import check_lat_lon
 from geo.cameras import CAMERA_FIELDS
+from geo.db import AsyncReader, Plan, arun_plan, run_plan
 from geo.errors import InvalidInput
-from geo.views import bearing_and_distance, in_view, lines_of_sight, pan_deg, view_of
+from geo.views import bearing_and_distance, in_view, lines_of_sight_plan, pan_deg, view_of
 
 #: Largest ``k`` a caller may ask for.
 MAX_K = 50
@@ -50,25 +52,59 @@ _COLS = ", ".join(f"c.{f}" for f in CAMERA_FIELDS)
 # No CTE for the point: a materialised CTE hides the constant from the planner and turns the
 # KNN index scan into a sequential scan plus sort.
 _KNN_BASE = f"""
-select {_COLS}, st_x(c.geom) as lon, st_y(c.geom) as lat,
+select {_COLS}, st_x(c.geom) as lon, st_y(c.geom) as lat, {{order}} as knn_d,
        exists(select 1 from buildings b
               where b.geom && st_makeenvelope(:bx0, :by0, :bx1, :by1, 4326)) as has_buildings,
        exists(select 1 from road_nodes n
               where n.geom && st_makeenvelope(:rx0, :ry0, :rx1, :ry1, 4326)) as has_roads
 from cameras c
 {{where}}
-order by c.geom::geography <-> st_setsrid(st_makepoint(:lon, :lat), 4326)::geography
+order by knn_d
 limit :n
 """
-_KNN_SQL = text(_KNN_BASE.format(where=""))
+_GEOG_ORDER = "c.geom::geography <-> st_setsrid(st_makepoint(:lon, :lat), 4326)::geography"
+_DEG_ORDER = "c.geom <-> st_setsrid(st_makepoint(:lon, :lat), 4326)"
+#: KNN on geography (index ``ix_cameras_geog``): sphere metres, a GiST recheck per row.
+_KNN_SQL = text(_KNN_BASE.format(order=_GEOG_ORDER, where=""))
+#: KNN on the plain geometry index in degrees: about half the database CPU of the geography
+#: scan, made exact by the bound in :func:`_degree_fetch_is_complete` (else the geography query).
+_KNN_DEG_SQL = text(_KNN_BASE.format(order=_DEG_ORDER, where=""))
 # A separate statement with the distance limit: an ``OR :maxd is null`` would keep the index
 # from bounding the scan, and KNN would then walk the whole index when few cameras are in range.
 _KNN_WITHIN_SQL = text(
     _KNN_BASE.format(
+        order=_GEOG_ORDER,
         where="where st_dwithin(c.geom::geography, "
-        "st_setsrid(st_makepoint(:lon, :lat), 4326)::geography, :maxd)"
+        "st_setsrid(st_makepoint(:lon, :lat), 4326)::geography, :maxd)",
     )
 )
+#: The smallest meridional radius of curvature of WGS84, a(1 - e^2) (metres, at the equator):
+#: no path covers a latitude change of dphi radians in fewer than ``M_MIN * dphi`` metres.
+M_MIN_M = 6_335_439.0
+
+
+def _degree_fetch_is_complete(
+    *, lat: float, lon: float, fetched: int, asked: int, last_deg: float, nth_m: float
+) -> bool:
+    """Whether a KNN fetch in degrees surely holds every camera within ``nth_m`` metres.
+
+    On the ellipsoid ds^2 = M^2 dphi^2 + N^2 cos^2(phi) dlambda^2 with M >= M_MIN and N >= M_MIN.
+    A camera within ``nth_m`` of the point lies in the latitude band |phi - lat| <= nth_m / M_MIN,
+    where cos(phi) >= c; integrating, its geodesic distance is at least M_MIN * c * (its planar
+    distance in radians). Every camera not fetched is at least ``last_deg`` away in degrees, so
+    if M_MIN * c * radians(last_deg) exceeds ``nth_m`` none of them can be among the nearest.
+    """
+    if fetched < asked:
+        return True  # the whole table was fetched
+    if abs(lon) + last_deg >= 180.0:
+        return False  # the antimeridian: planar degrees are no bound there
+    band_deg = math.degrees(nth_m / M_MIN_M) + 1e-3
+    phi_max = abs(lat) + band_deg
+    if phi_max >= 89.0:
+        return False
+    c = math.cos(math.radians(phi_max))
+    return M_MIN_M * c * math.radians(last_deg) * (1.0 - 1e-9) > nth_m
+
 
 _BRUTE_SQL = text(f"""
 select {_COLS}, st_x(c.geom) as lon, st_y(c.geom) as lat,
@@ -114,6 +150,85 @@ def _check(
     return int(candidates)
 
 
+def knn_candidates_plan(
+    *,
+    lat: float,
+    lon: float,
+    n: int = 20,
+    max_distance_m: float | None = None,
+) -> Plan[tuple[list[dict[str, Any]], bool, bool]]:
+    """:func:`knn_candidates` as a plan (:mod:`geo.db`): usually one round trip.
+
+    Without a distance limit it asks the geometry index for the nearest cameras in degrees,
+    over-fetching by 1/cos(lat) (anisotropy of degrees) and keeping the ``n`` nearest by the
+    geodesic; :func:`_degree_fetch_is_complete` proves no other camera could be nearer, else
+    (rare: clustered cameras, poles, antimeridian) it asks the geography index instead.
+    """
+    bx = _envelope(lon, lat, BUILDING_SEARCH_M)
+    rx = _envelope(lon, lat, ROAD_SNAP_M)
+    params: dict[str, Any] = {
+        "lon": lon,
+        "lat": lat,
+        "maxd": max_distance_m,
+        "n": n,
+        "bx0": bx[0],
+        "by0": bx[1],
+        "bx1": bx[2],
+        "by1": bx[3],
+        "rx0": rx[0],
+        "ry0": rx[1],
+        "rx1": rx[2],
+        "ry1": rx[3],
+    }
+    cams: list[dict[str, Any]] | None = None
+    if max_distance_m is None:
+        m = math.ceil(1.5 * n / max(math.cos(math.radians(lat)), 0.1))
+        rows = yield (_KNN_DEG_SQL, {**params, "n": m})
+        cams = _measured(rows, lat=lat, lon=lon)
+        if cams and not _degree_fetch_is_complete(
+            lat=lat,
+            lon=lon,
+            fetched=len(rows),
+            asked=m,
+            last_deg=float(rows[-1]["knn_d"]),
+            nth_m=cams[min(n, len(cams)) - 1]["distance_m"],
+        ):
+            cams = None
+    if cams is None:
+        rows = yield (_KNN_SQL if max_distance_m is None else _KNN_WITHIN_SQL, params)
+        cams = _measured(rows, lat=lat, lon=lon)
+    if not rows:
+        return [], False, False
+    has_b = bool(rows[0]["has_buildings"])
+    has_r = bool(rows[0]["has_roads"])
+    cams = cams[:n]
+    if max_distance_m is not None:
+        cams = [c for c in cams if c["distance_m"] <= max_distance_m]
+    return cams, has_b, has_r
+
+
+def _measured(rows: Sequence[Any], *, lat: float, lon: float) -> list[dict[str, Any]]:
+    """Candidate rows as dicts with geodesic ``distance_m`` and ``bearing_deg`` (camera to
+    point), sorted by ``(distance_m, id)``."""
+    if not rows:
+        return []
+    cams = [dict(r) for r in rows]
+    for c in cams:
+        del c["has_buildings"], c["has_roads"], c["knn_d"]
+    clon = np.fromiter((c["lon"] for c in cams), dtype=float, count=len(cams))
+    clat = np.fromiter((c["lat"] for c in cams), dtype=float, count=len(cams))
+    bearing, dist = bearing_and_distance(
+        clon, clat, np.full(clon.size, lon), np.full(clon.size, lat)
+    )
+    same = dist < 1e-6  # a camera exactly at the point has no bearing to it
+    bearing = np.where(same, np.nan, bearing)
+    for c, bd, d in zip(cams, bearing.tolist(), dist.tolist(), strict=True):
+        c["distance_m"] = d
+        c["bearing_deg"] = None if math.isnan(bd) else bd
+    cams.sort(key=lambda c: (c["distance_m"], c["id"]))
+    return cams
+
+
 def knn_candidates(
     session: Session,
     *,
@@ -128,48 +243,9 @@ def knn_candidates(
     ``lat``, ``distance_m`` and ``bearing_deg`` from camera to point) ordered by ``(distance_m,
     id)``, and whether building footprints / road nodes exist around the point.
     """
-    bx = _envelope(lon, lat, BUILDING_SEARCH_M)
-    rx = _envelope(lon, lat, ROAD_SNAP_M)
-    rows = (
-        session.execute(
-            _KNN_SQL if max_distance_m is None else _KNN_WITHIN_SQL,
-            {
-                "lon": lon,
-                "lat": lat,
-                "maxd": max_distance_m,
-                "n": n,
-                "bx0": bx[0],
-                "by0": bx[1],
-                "bx1": bx[2],
-                "by1": bx[3],
-                "rx0": rx[0],
-                "ry0": rx[1],
-                "rx1": rx[2],
-                "ry1": rx[3],
-            },
-        )
-        .mappings()
-        .all()
+    return run_plan(
+        session, knn_candidates_plan(lat=lat, lon=lon, n=n, max_distance_m=max_distance_m)
     )
-    if not rows:
-        return [], False, False
-    has_b = bool(rows[0]["has_buildings"])
-    has_r = bool(rows[0]["has_roads"])
-    cams = [{k: v for k, v in r.items() if k not in ("has_buildings", "has_roads")} for r in rows]
-    clon = np.fromiter((c["lon"] for c in cams), dtype=float, count=len(cams))
-    clat = np.fromiter((c["lat"] for c in cams), dtype=float, count=len(cams))
-    bearing, dist = bearing_and_distance(
-        clon, clat, np.full(clon.size, lon), np.full(clon.size, lat)
-    )
-    same = dist < 1e-6  # a camera exactly at the point has no bearing to it
-    bearing = np.where(same, np.nan, bearing)
-    for c, b, d in zip(cams, bearing.tolist(), dist.tolist(), strict=True):
-        c["distance_m"] = d
-        c["bearing_deg"] = None if math.isnan(b) else b
-    if max_distance_m is not None:
-        cams = [c for c in cams if c["distance_m"] <= max_distance_m]
-    cams.sort(key=lambda c: (c["distance_m"], c["id"]))
-    return cams, has_b, has_r
 
 
 def brute_force_nearest(
@@ -183,16 +259,10 @@ def brute_force_nearest(
     return [dict(r) for r in rows]
 
 
-def network_distances(
-    session: Session, *, lat: float, lon: float, cameras: list[dict[str, Any]]
-) -> dict[int, float | None]:
-    """Walking distance in metres along ``road_edges`` from each camera to the point.
-
-    Both ends snap to their nearest road node (within :data:`ROAD_SNAP_M`; the snap distances
-    are added); one ``pgr_dijkstra`` call, undirected on ``length_m``, over edges cropped to the
-    bounding box of the point and the cameras plus :data:`ROUTE_MARGIN_M`. ``None`` for cameras
-    that cannot be snapped or reached.
-    """
+def network_distances_plan(
+    *, lat: float, lon: float, cameras: list[dict[str, Any]]
+) -> Plan[dict[int, float | None]]:
+    """:func:`network_distances` as a plan (:mod:`geo.db`)."""
     out: dict[int, float | None] = {int(c["id"]): None for c in cameras}
     if not cameras:
         return out
@@ -200,7 +270,7 @@ def network_distances(
     lons = [lon, *(float(c["lon"]) for c in cameras)]
     lats = [lat, *(float(c["lat"]) for c in cameras)]
     snap_deg = ROAD_SNAP_M / (_M_PER_DEG_LAT * max(math.cos(math.radians(lat)), 0.01))
-    snaps = session.execute(
+    snaps = yield (
         text("""
         select p.i, s.id as node, s.d
         from unnest(cast(:lons as double precision[]), cast(:lats as double precision[]))
@@ -214,9 +284,9 @@ def network_distances(
             limit 1
         ) s"""),
         {"lons": lons, "lats": lats, "sd": snap_deg},
-    ).all()
+    )
     node: dict[int, tuple[int, float]] = {
-        int(i) - 1: (int(nid), float(d)) for i, nid, d in snaps if d <= ROAD_SNAP_M
+        int(r["i"]) - 1: (int(r["node"]), float(r["d"])) for r in snaps if r["d"] <= ROAD_SNAP_M
     }
     if 0 not in node:
         return out
@@ -233,18 +303,31 @@ def network_distances(
     ends = sorted({n for n, _ in targets.values() if n != start})
     costs: dict[int, float] = {start: 0.0}
     if ends:
-        rows = session.execute(
+        rows = yield (
             text("""
             select end_vid, agg_cost from pgr_dijkstra(:sql, :start, cast(:ends as bigint[]),
                                                        directed => false)
             where edge = -1"""),
             {"sql": edges_sql, "start": start, "ends": ends},
-        ).all()
-        costs.update({int(e): float(c) for e, c in rows})
+        )
+        costs.update({int(r["end_vid"]): float(r["agg_cost"]) for r in rows})
     for j, (n, d) in targets.items():
         if n in costs:
             out[ids[j - 1]] = costs[n] + start_d + d
     return out
+
+
+def network_distances(
+    session: Session, *, lat: float, lon: float, cameras: list[dict[str, Any]]
+) -> dict[int, float | None]:
+    """Walking distance in metres along ``road_edges`` from each camera to the point.
+
+    Both ends snap to their nearest road node (within :data:`ROAD_SNAP_M`; the snap distances
+    are added); one ``pgr_dijkstra`` call, undirected on ``length_m``, over edges cropped to the
+    bounding box of the point and the cameras plus :data:`ROUTE_MARGIN_M`. ``None`` for cameras
+    that cannot be snapped or reached.
+    """
+    return run_plan(session, network_distances_plan(lat=lat, lon=lon, cameras=cameras))
 
 
 def _reason(c: dict[str, Any], tier: int) -> str:
@@ -269,34 +352,19 @@ def _reason(c: dict[str, Any], tier: int) -> str:
     return f"nearest, {', '.join(why)} ({d})" if why else f"nearest ({d})"
 
 
-def nearest_cameras(
-    session: Session,
+def nearest_cameras_plan(
     *,
     lat: float,
     lon: float,
     k: int = 5,
     max_distance_m: float | None = None,
     candidates: int | None = None,
-) -> list[dict[str, Any]]:
-    """The ``k`` best cameras for a point, best first, each with the reason it was chosen.
-
-    Ranking: cameras that see the point (``in_view`` true, ``line_of_sight`` not false), then PTZ
-    cameras within range that can turn to it, then the nearest; by distance within each group.
-    Each dict holds the registry fields, ``lon``/``lat``, ``distance_m`` (geodesic),
-    ``bearing_deg`` (camera to point, clockwise from north), ``in_view`` (``None`` when the
-    direction is unknown), ``pan_deg`` (PTZ turn needed; 0 when in view; ``None`` for a fixed
-    camera not in view), ``line_of_sight`` (``None`` without buildings nearby),
-    ``network_distance_m`` (``None`` without roads), the effective view (``view_heading_deg``,
-    ``view_fov_deg``, ``view_range_m``, ``view_range_is_default``, ``direction_known``,
-    ``can_pan``), ``rank``, ``group`` (one of :data:`GROUPS`) and ``reason``.
-
-    ``candidates`` is how many nearest cameras KNN fetches before ranking (default
-    ``max(20, min(4k, 50))``); ``max_distance_m`` drops cameras farther than that.
-    """
+) -> Plan[list[dict[str, Any]]]:
+    """:func:`nearest_cameras` as a plan (:mod:`geo.db`): the one ranking, for both drivers."""
     n = _check(lat=lat, lon=lon, k=k, max_distance_m=max_distance_m, candidates=candidates)
     lat, lon = float(lat), float(lon)
-    cams, has_b, has_r = knn_candidates(
-        session, lat=lat, lon=lon, n=n, max_distance_m=max_distance_m
+    cams, has_b, has_r = yield from knn_candidates_plan(
+        lat=lat, lon=lon, n=n, max_distance_m=max_distance_m
     )
     if not cams:
         return []
@@ -313,8 +381,7 @@ def nearest_cameras(
     )
     los: dict[int, bool | None] = {}
     if has_b:
-        los = lines_of_sight(
-            session,
+        los = yield from lines_of_sight_plan(
             camera_ids=[int(c["id"]) for c in cams],
             lon=lon,
             lat=lat,
@@ -356,10 +423,60 @@ def nearest_cameras(
     best = cams[:k]
     net: dict[int, float | None] = {}
     if has_r:
-        net = network_distances(session, lat=lat, lon=lon, cameras=best)
+        net = yield from network_distances_plan(lat=lat, lon=lon, cameras=best)
     for i, c in enumerate(best, start=1):
         c["group"] = GROUPS[tiers[int(c["id"])]]
         c["reason"] = _reason(c, tiers[int(c["id"])])
         c["rank"] = i
         c["network_distance_m"] = net.get(int(c["id"]))
     return best
+
+
+def nearest_cameras(
+    session: Session,
+    *,
+    lat: float,
+    lon: float,
+    k: int = 5,
+    max_distance_m: float | None = None,
+    candidates: int | None = None,
+) -> list[dict[str, Any]]:
+    """The ``k`` best cameras for a point, best first, each with the reason it was chosen.
+
+    Ranking: cameras that see the point (``in_view`` true, ``line_of_sight`` not false), then PTZ
+    cameras within range that can turn to it, then the nearest; by distance within each group.
+    Each dict holds the registry fields, ``lon``/``lat``, ``distance_m`` (geodesic),
+    ``bearing_deg`` (camera to point, clockwise from north), ``in_view`` (``None`` when the
+    direction is unknown), ``pan_deg`` (PTZ turn needed; 0 when in view; ``None`` for a fixed
+    camera not in view), ``line_of_sight`` (``None`` without buildings nearby),
+    ``network_distance_m`` (``None`` without roads), the effective view (``view_heading_deg``,
+    ``view_fov_deg``, ``view_range_m``, ``view_range_is_default``, ``direction_known``,
+    ``can_pan``), ``rank``, ``group`` (one of :data:`GROUPS`) and ``reason``.
+
+    ``candidates`` is how many nearest cameras KNN fetches before ranking (default
+    ``max(20, min(4k, 50))``); ``max_distance_m`` drops cameras farther than that.
+    """
+    return run_plan(
+        session,
+        nearest_cameras_plan(
+            lat=lat, lon=lon, k=k, max_distance_m=max_distance_m, candidates=candidates
+        ),
+    )
+
+
+async def nearest_cameras_async(
+    reader: AsyncReader,
+    *,
+    lat: float,
+    lon: float,
+    k: int = 5,
+    max_distance_m: float | None = None,
+    candidates: int | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`nearest_cameras` on an :class:`~geo.db.AsyncReader` (the API's event loop)."""
+    return await arun_plan(
+        reader,
+        nearest_cameras_plan(
+            lat=lat, lon=lon, k=k, max_distance_m=max_distance_m, candidates=candidates
+        ),
+    )

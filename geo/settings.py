@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_ROOT / "data"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, validation_alias=AliasChoices("PORT", "GOLDENTIME_PORT"))
+    #: API worker processes (``goldentime serve``); 0 = one per CPU core.
+    workers: int = 1
+    #: Connections per worker in the read-only async pool (token checks, nearest cameras).
+    read_pool_size: int = 10
     secret_key: str = "change-me-in-production-goldentime"
     token_ttl_s: int = 8 * 3600
     trusted_proxies: list[str] = Field(default_factory=list)

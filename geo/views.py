@@ -31,6 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.crs import metric_crs_for_points
+from geo.db import Plan, run_plan
 
 GEOD = Geod(ellps="WGS84")
 
@@ -334,27 +335,22 @@ def refresh_camera_views(session: Session, *, camera_ids: list[int] | None = Non
     return n
 
 
-def lines_of_sight(
-    session: Session, *, camera_ids: list[int], lon: float, lat: float, search_m: float = 1000.0
-) -> dict[int, bool | None]:
-    """Whether a building footprint blocks the straight line from each camera to a point.
-
-    ``None`` for every camera when no footprints are loaded within ``search_m`` of the point
-    (nothing is known). The camera's mount (footprints within 2 m of it) and a footprint that
-    contains the point itself (a geocoded address) do not block.
-    """
+def lines_of_sight_plan(
+    *, camera_ids: list[int], lon: float, lat: float, search_m: float = 1000.0
+) -> Plan[dict[int, bool | None]]:
+    """:func:`lines_of_sight` as a plan (:mod:`geo.db`), for the sync and the async driver."""
     if not camera_ids:
         return {}
     pt = "st_setsrid(st_makepoint(:lon, :lat), 4326)"
-    known = session.execute(
+    known = yield (
         text(
-            f"select exists(select 1 from buildings where st_dwithin(geom::geography, {pt}::geography, :r))"
+            f"select exists(select 1 from buildings where st_dwithin(geom::geography, {pt}::geography, :r)) as known"
         ),
         {"lon": lon, "lat": lat, "r": search_m},
-    ).scalar_one()
-    if not known:
+    )
+    if not known[0]["known"]:
         return {i: None for i in camera_ids}
-    rows = session.execute(
+    rows = yield (
         text(f"""
         select c.id, not exists (
             select 1 from buildings b
@@ -364,5 +360,20 @@ def lines_of_sight(
         ) as clear
         from cameras c where c.id = any(:ids)"""),
         {"lon": lon, "lat": lat, "ids": list(camera_ids), "mount": MOUNT_TOLERANCE_M},
-    ).all()
-    return {int(r[0]): bool(r[1]) for r in rows}
+    )
+    return {int(r["id"]): bool(r["clear"]) for r in rows}
+
+
+def lines_of_sight(
+    session: Session, *, camera_ids: list[int], lon: float, lat: float, search_m: float = 1000.0
+) -> dict[int, bool | None]:
+    """Whether a building footprint blocks the straight line from each camera to a point.
+
+    ``None`` for every camera when no footprints are loaded within ``search_m`` of the point
+    (nothing is known). The camera's mount (footprints within 2 m of it) and a footprint that
+    contains the point itself (a geocoded address) do not block.
+    """
+    return run_plan(
+        session,
+        lines_of_sight_plan(camera_ids=camera_ids, lon=lon, lat=lat, search_m=search_m),
+    )

@@ -114,19 +114,22 @@ def client(session: Session) -> Iterator[object]:
     """A TestClient whose requests share the test's session (rolled back afterwards)."""
     from fastapi.testclient import TestClient
 
-    from api.deps import get_session
+    from api.deps import get_reader, get_session
     from api.main import app
+    from geo.db import SessionReader
 
     def _override() -> Iterator[Session]:
         yield session
         session.flush()
 
     app.dependency_overrides[get_session] = _override
+    app.dependency_overrides[get_reader] = lambda: SessionReader(session)
     try:
         with TestClient(app) as c:
             yield c
     finally:
         app.dependency_overrides.pop(get_session, None)
+        app.dependency_overrides.pop(get_reader, None)
 
 
 @pytest.fixture
@@ -174,9 +177,10 @@ def auth_client(session: Session) -> Iterator[Any]:
     whose requests carry ``user``'s bearer token and come from ``ip``."""
     from fastapi.testclient import TestClient
 
-    from api.deps import get_session
+    from api.deps import get_reader, get_session
     from api.main import app
     from geo.auth import create_token
+    from geo.db import SessionReader
 
     def _override() -> Iterator[Session]:
         yield session
@@ -193,9 +197,11 @@ def auth_client(session: Session) -> Iterator[Any]:
         return c
 
     app.dependency_overrides[get_session] = _override
+    app.dependency_overrides[get_reader] = lambda: SessionReader(session)
     try:
         yield _make
     finally:
         for c in clients:
             c.close()
         app.dependency_overrides.pop(get_session, None)
+        app.dependency_overrides.pop(get_reader, None)

@@ -159,6 +159,16 @@ def test_video_request_gives_five_cameras_and_a_share(api: Any, session: Any) ->
     assert api.get(f"/api/shares/{fc['share_id']}").status_code == 200
 
 
+def test_video_request_hides_stream_urls(api: Any, session: Any) -> None:
+    """The officer gets links through the access gate, never the camera's RTSP credentials."""
+    session.execute(text("update cameras set stream_url = 'rtsp://u:secret@10.0.0.9/s1'"))
+    iid = _create(api)["id"]
+    r = api.post(f"/api/incidents/{iid}/video-requests")
+    assert r.status_code == 201, r.text
+    assert "secret" not in r.text
+    assert all(f["properties"]["has_stream"] for f in r.json()["features"])
+
+
 def test_video_request_options_and_bad_input(api: Any) -> None:
     iid = _create(api)["id"]
     r = api.post(

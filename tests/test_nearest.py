@@ -293,3 +293,110 @@ def test_camera_by_id_route_does_not_capture_nearest(api: Any) -> None:
     one = api.get("/api/cameras", params={"limit": 1}).json()["features"][0]
     assert api.get(f"/api/cameras/{one['id']}").status_code == 200
     assert api.get("/api/cameras/nearest", params={"lat": 36.36, "lon": 127.35}).status_code == 200
+
+
+# --- the exact KNN in degrees, its geography fallback, the async path --------------------------
+
+
+def test_degree_bound_holds_on_the_ellipsoid() -> None:
+    """The lower bound behind the degree KNN: geodesic >= M_MIN * cos(phi_max) * planar radians."""
+    from geo.nearest import M_MIN_M
+
+    rng = np.random.default_rng(7)
+    lat1 = rng.uniform(-80, 80, 20_000)
+    lon1 = rng.uniform(-170, 170, 20_000)
+    dlat = rng.normal(0, 0.05, 20_000)
+    dlon = rng.normal(0, 0.05, 20_000)
+    lat2 = np.clip(lat1 + dlat, -89.9, 89.9)
+    lon2 = lon1 + dlon
+    _, _, s = GEOD.inv(lon1, lat1, lon2, lat2)
+    band = np.degrees(s / M_MIN_M) + 1e-3
+    c = np.cos(np.radians(np.abs(lat1) + band))
+    planar = np.radians(np.hypot(lat2 - lat1, lon2 - lon1))
+    assert np.all(s >= M_MIN_M * c * planar * (1 - 1e-9))
+
+
+def test_geography_fallback_gives_the_same_candidates(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the degree fetch cannot be proven complete the geography index answers instead."""
+    import geo.nearest as nearest_mod
+
+    points = _yuseong_points(session, 30)
+    fast = [knn_candidates(session, lat=a, lon=b, n=20)[0] for a, b in points]
+    calls: list[bool] = []
+
+    def never(**kw: Any) -> bool:
+        calls.append(False)
+        return False
+
+    monkeypatch.setattr(nearest_mod, "_degree_fetch_is_complete", never)
+    slow = [knn_candidates(session, lat=a, lon=b, n=20)[0] for a, b in points]
+    assert len(calls) == len(points)
+    for f, s in zip(fast, slow, strict=True):
+        _same_ranking(
+            [(int(c["id"]), float(c["distance_m"])) for c in f[:5]],
+            [(int(c["id"]), float(c["distance_m"])) for c in s[:5]],
+        )
+
+
+def test_degree_fetch_declines_at_the_antimeridian_and_poles() -> None:
+    from geo.nearest import _degree_fetch_is_complete as complete
+
+    kw: dict[str, Any] = {"fetched": 40, "asked": 40, "nth_m": 100.0}
+    assert complete(lat=36.0, lon=127.0, last_deg=0.01, **kw)
+    assert not complete(lat=36.0, lon=127.0, last_deg=0.0005, **kw)  # 45 m < 100 m
+    assert not complete(lat=10.0, lon=179.999, last_deg=0.01, **kw)
+    assert not complete(lat=89.5, lon=0.0, last_deg=0.01, **kw)
+    assert complete(lat=36.0, lon=127.0, last_deg=0.0, fetched=3, asked=40, nth_m=100.0)
+
+
+def test_async_path_matches_the_sync_ranking(session: Session) -> None:
+    import asyncio
+
+    from geo.db import SessionReader
+    from geo.nearest import nearest_cameras_async
+
+    for lat, lon in _yuseong_points(session, 10):
+        sync = nearest_cameras(session, lat=lat, lon=lon, k=5)
+        got = asyncio.run(nearest_cameras_async(SessionReader(session), lat=lat, lon=lon, k=5))
+        assert got == sync
+
+
+def test_read_connection_refuses_writes(engine: Any, sample_loaded: Any) -> None:
+    """The API's read-only pool: autocommit, and PostgreSQL refuses any write on it."""
+    import asyncio
+
+    import psycopg
+    from sqlalchemy import text as sa_text
+
+    from geo.db import read_connection
+
+    async def go() -> None:
+        async with read_connection(engine.url.render_as_string(hide_password=False)) as r:
+            rows = await r.fetch(sa_text("select count(*) as n from cameras"), {})
+            assert rows[0]["n"] > 0
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                await r.fetch(sa_text("delete from cameras where id = :i"), {"i": -1})
+
+    asyncio.run(go())
+
+
+def test_stream_url_hidden_in_nearest_answers(
+    session: Session, make_user: Any, auth_client: Any
+) -> None:
+    """A video source URL may hold RTSP credentials: only admins see it, in every answer."""
+    lat, lon = 36.3620, 127.3440
+    first = nearest_cameras(session, lat=lat, lon=lon, k=1)[0]["id"]
+    session.execute(
+        text("update cameras set stream_url = 'rtsp://u:secret@10.0.0.9/s1' where id = :i"),
+        {"i": first},
+    )
+    officer = auth_client(make_user("nearest-officer-2"))
+    admin = auth_client(make_user("nearest-admin", role="admin", agency=None))
+    q = {"lat": lat, "lon": lon, "k": 3}
+    p = officer.get("/api/cameras/nearest", params=q).json()["features"][0]["properties"]
+    assert p["id"] == first and p["stream_url"] is None and p["has_stream"] is True
+    assert "secret" not in officer.get("/api/cameras/nearest", params=q).text
+    p = admin.get("/api/cameras/nearest", params=q).json()["features"][0]["properties"]
+    assert p["stream_url"].startswith("rtsp://")

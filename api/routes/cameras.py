@@ -7,21 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from api.deps import CurrentUser, SessionDep
-from api.geojson import feature_collection, point_feature
+from api.geojson import feature_collection, point_feature, public_camera
 from geo import cameras
 from geo.bbox import BBox
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
-
-
-def _public(rec: dict[str, Any], role: str) -> dict[str, Any]:
-    """Hide the video source URL (it may hold RTSP credentials) from everyone but admins;
-    others reach video only through the egress endpoints and their access gate."""
-    out = dict(rec)
-    out["has_stream"] = bool(rec.get("stream_url"))
-    if role != "admin":
-        out["stream_url"] = None
-    return out
 
 
 @router.get("")
@@ -44,11 +34,11 @@ def list_cameras(
         session, bbox=box, purpose=purpose, source=source, limit=limit, offset=offset
     )
     return feature_collection(
-        [_public(r, user.role) for r in rows], total=total, limit=limit, offset=offset
+        [public_camera(r, user.role) for r in rows], total=total, limit=limit, offset=offset
     )
 
 
 @router.get("/{camera_id:int}")  # :int so /api/cameras/nearest etc. never land here
 def get_camera(camera_id: int, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
     """One camera as a GeoJSON Feature."""
-    return point_feature(_public(cameras.get_camera(session, camera_id), user.role))
+    return point_feature(public_camera(cameras.get_camera(session, camera_id), user.role))

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ClientIP, CurrentUser, SessionDep
-from api.geojson import feature_collection, point_feature
+from api.geojson import feature_collection, point_feature, public_camera
 from geo import incidents, video_requests
 from geo.access import require
 from geo.audit import audit
@@ -200,7 +200,7 @@ def request_video(
     )
     share = out["share"]
     return feature_collection(
-        [_plain(c) for c in out["cameras"]],
+        [public_camera(_plain(c), user.role) for c in out["cameras"]],
         incident_id=incident_id,
         case_number=share["case_number"],
         share_id=share["id"],

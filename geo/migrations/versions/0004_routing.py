@@ -46,7 +46,10 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("load_version", sa.Integer(), nullable=False),
         sa.Column(
-            "computed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "computed_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.CheckConstraint("id = 1", name="ck_camera_edges_state_one_row"),
     )
