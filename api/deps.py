@@ -11,7 +11,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
-from geo.auth import token_claims_async, user_from_claims
+from geo.auth import token_claims_async, user_cache, user_from_claims
 from geo.db import AsyncReader, read_connection, session_scope
 from geo.models.access import User
 from geo.settings import get_settings
@@ -87,7 +87,7 @@ async def token_claims(
     """The claims of the bearer token (``Authorization: Bearer``, or ``?access_token=`` for media
     URLs that a browser loads without headers) after checking its user exists and is active;
     401 when missing, forged, expired or disabled. Runs on the event loop: no thread hop."""
-    claims = await token_claims_async(reader, bearer or access_token)
+    claims = await token_claims_async(reader, bearer or access_token, cache=user_cache())
     request.state.claims = claims
     return claims
 

@@ -11,7 +11,7 @@ def serve(
     host: str = typer.Option(None, help="Bind address (default GOLDENTIME_HOST or 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default PORT or 8000)."),
     workers: int = typer.Option(
-        None, help="Worker processes (default GOLDENTIME_WORKERS or 1; 0 = one per CPU core)."
+        None, help="Worker processes (default GOLDENTIME_WORKERS, else one per CPU core)."
     ),
 ) -> None:
     """Serve the HTTP API and the maps."""

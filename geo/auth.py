@@ -7,14 +7,16 @@ persist although the login is refused).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from typing import Any
+import time
+from typing import Any, cast
 
 import jwt
 from sqlalchemy import text
 
 from geo.audit import audit, audit_detached
-from geo.db import AsyncReader, Plan, arun_plan, run_plan
+from geo.db import AsyncReader, Plan, arun_plan, database_url, per_loop, psycopg_kwargs, run_plan
 from geo.errors import Unauthorized
 from geo.models.access import User
 from geo.settings import get_settings
@@ -59,26 +61,121 @@ def decode_token(token: str) -> dict[str, Any]:
 
 
 _ACTIVE_SQL = text("select username, role, disabled from users where id = :uid")
+NOTIFY_CHANNEL = "goldentime_users"
 
 
-def token_claims_plan(token: str | None) -> Plan[dict[str, Any]]:
+class ActiveUserCache:
+    """Per-process memo of the token check's user rows, dropped on every change to ``users``.
+
+    A trigger (migration 0007) sends ``NOTIFY goldentime_users`` after each committed change; a
+    background task LISTENs and clears the memo. Entries are trusted only while that LISTEN
+    connection is up (otherwise every check reads the database, as without the cache) and for at
+    most ``max_age_s``. A row read while a change arrives is not stored (generation counter), so
+    disabling a user revokes its tokens as soon as the notification is delivered (milliseconds).
+    """
+
+    def __init__(self, url: str, max_age_s: float) -> None:
+        self.url = url
+        self.max_age_s = max_age_s
+        self.rows: dict[int, tuple[float, dict[str, Any]]] = {}
+        self.generation = 0
+        self.listening = False
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the LISTEN task in the running loop (reconnects with backoff)."""
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._listen())
+
+    async def _listen(self) -> None:
+        import psycopg
+
+        delay = 0.5
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    **psycopg_kwargs(self.url), autocommit=True
+                )
+                async with conn:
+                    await conn.execute(f"listen {NOTIFY_CHANNEL}")
+                    self.invalidate()
+                    self.listening = True
+                    delay = 0.5
+                    async for _ in conn.notifies():
+                        self.invalidate()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database went away: no memo until we listen again
+                pass
+            finally:
+                self.listening = False
+                self.invalidate()
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, 30.0)
+
+    def invalidate(self) -> None:
+        self.generation += 1
+        self.rows.clear()
+
+    def get(self, uid: int) -> dict[str, Any] | None:
+        if not self.listening:
+            return None
+        hit = self.rows.get(uid)
+        if hit is None or time.monotonic() - hit[0] > self.max_age_s:
+            return None
+        return hit[1]
+
+    def put(self, uid: int, row: dict[str, Any], generation: int) -> None:
+        if self.listening and generation == self.generation:
+            self.rows[uid] = (time.monotonic(), row)
+
+
+_CACHES: dict[str, tuple[Any, Any]] = {}
+
+
+def user_cache() -> ActiveUserCache | None:
+    """This process's :class:`ActiveUserCache` for the running loop (``None`` when
+    ``settings.auth_cache_s`` is 0: every token check reads the database)."""
+    s = get_settings()
+    if s.auth_cache_s <= 0:
+        return None
+    url = database_url()
+    cache, new = per_loop(_CACHES, url, lambda: ActiveUserCache(url, s.auth_cache_s))
+    if new:
+        cache.start()
+    return cast(ActiveUserCache, cache)
+
+
+def token_claims_plan(
+    token: str | None, *, cache: ActiveUserCache | None = None
+) -> Plan[dict[str, Any]]:
     """The verified claims of a bearer token whose user exists and is active, as a plan
-    (:mod:`geo.db`): one indexed read, so disabling a user revokes its tokens at once.
-    :class:`Unauthorized` for any problem."""
+    (:mod:`geo.db`): one indexed read (or the notified memo), so disabling a user revokes its
+    tokens at once. :class:`Unauthorized` for any problem."""
     if not token:
         raise Unauthorized("not authenticated: a bearer token is required", field="token")
     claims = decode_token(token)
-    rows = yield (_ACTIVE_SQL, {"uid": claims["uid"]})
-    if not rows or rows[0]["username"] != claims["sub"]:
+    uid = int(claims["uid"])
+    row = cache.get(uid) if cache is not None else None
+    if row is None:
+        generation = cache.generation if cache is not None else 0
+        rows = yield (_ACTIVE_SQL, {"uid": uid})
+        if rows:
+            row = dict(rows[0])
+            if cache is not None:
+                cache.put(uid, row, generation)
+    if row is None or row["username"] != claims["sub"]:
         raise Unauthorized("token names an unknown user", field="token")
-    if rows[0]["disabled"]:
+    if row["disabled"]:
         raise Unauthorized(f"user {claims['sub']!r} is disabled", field="token")
-    return {**claims, "role": rows[0]["role"]}  # the role now, not when the token was issued
+    return {**claims, "role": row["role"]}  # the role now, not when the token was issued
 
 
-async def token_claims_async(reader: AsyncReader, token: str | None) -> dict[str, Any]:
+async def token_claims_async(
+    reader: AsyncReader, token: str | None, *, cache: ActiveUserCache | None = None
+) -> dict[str, Any]:
     """:func:`token_claims_plan` on an async reader (the API's token check)."""
-    return await arun_plan(reader, token_claims_plan(token))
+    return await arun_plan(reader, token_claims_plan(token, cache=cache))
 
 
 def user_from_token(session: Any, token: str | None) -> User:

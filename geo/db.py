@@ -134,30 +134,53 @@ class ConnectionReader:
         return await cur.fetchall() if cur.description is not None else []
 
 
-_READ_POOLS: dict[str, Any] = {}
+def psycopg_kwargs(url: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``psycopg.connect`` that reach the database of ``url``."""
+    from sqlalchemy.dialects.postgresql.psycopg import dialect
+    from sqlalchemy.engine import make_url
+
+    _, kwargs = dialect().create_connect_args(make_url(url or database_url()))
+    return dict(kwargs)
+
+
+def per_loop(registry: dict[str, tuple[Any, Any]], url: str, make: Any) -> tuple[Any, bool]:
+    """The object ``registry`` holds for ``url`` in the running event loop, made anew (and
+    ``True`` returned) when missing or bound to another loop (tests run several loops)."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    hit = registry.get(url)
+    if hit is not None and hit[0] is loop:
+        return hit[1], False
+    obj = make()
+    registry[url] = (loop, obj)
+    return obj, True
+
+
+_READ_POOLS: dict[str, tuple[Any, Any]] = {}
 
 
 async def _read_pool(url: str | None = None) -> Any:
     """The process's read-only async pool for ``url`` (opened on first use, in the running loop)."""
     from psycopg.rows import dict_row
     from psycopg_pool import AsyncConnectionPool
-    from sqlalchemy.dialects.postgresql.psycopg import dialect
-    from sqlalchemy.engine import make_url
 
     url = url or database_url()
-    pool = _READ_POOLS.get(url)
-    if pool is None:
-        _, kwargs = dialect().create_connect_args(make_url(url))
+
+    def make() -> Any:
+        kwargs = psycopg_kwargs(url)
         kwargs.update(
             autocommit=True,
             row_factory=dict_row,
             options="-c default_transaction_read_only=on",
         )
-        pool = AsyncConnectionPool(
+        return AsyncConnectionPool(
             kwargs=kwargs, min_size=1, max_size=get_settings().read_pool_size, open=False
         )
-        _READ_POOLS[url] = pool
-        await pool.open()
+
+    pool, new = per_loop(_READ_POOLS, url, make)
+    if new:
+        await pool.open()  # no await point before this: no other request sees it unopened
     return pool
 
 

@@ -78,6 +78,9 @@ _KNN_WITHIN_SQL = text(
         "st_setsrid(st_makepoint(:lon, :lat), 4326)::geography, :maxd)",
     )
 )
+#: The degree KNN fetches this many times ``n / cos(lat)`` rows (degrees of longitude are
+#: shorter than degrees of latitude); the bound then rarely fails (``benchmarks/nearest.py``).
+DEGREE_OVERFETCH = 1.5
 #: The smallest meridional radius of curvature of WGS84, a(1 - e^2) (metres, at the equator):
 #: no path covers a latitude change of dphi radians in fewer than ``M_MIN * dphi`` metres.
 M_MIN_M = 6_335_439.0
@@ -182,9 +185,9 @@ def knn_candidates_plan(
     }
     cams: list[dict[str, Any]] | None = None
     if max_distance_m is None:
-        m = math.ceil(1.5 * n / max(math.cos(math.radians(lat)), 0.1))
+        m = math.ceil(DEGREE_OVERFETCH * n / max(math.cos(math.radians(lat)), 0.1))
         rows = yield (_KNN_DEG_SQL, {**params, "n": m})
-        cams = _measured(rows, lat=lat, lon=lon)
+        cams = _measured(rows, lat=lat, lon=lon, keep=n)
         if cams and not _degree_fetch_is_complete(
             lat=lat,
             lon=lon,
@@ -196,7 +199,7 @@ def knn_candidates_plan(
             cams = None
     if cams is None:
         rows = yield (_KNN_SQL if max_distance_m is None else _KNN_WITHIN_SQL, params)
-        cams = _measured(rows, lat=lat, lon=lon)
+        cams = _measured(rows, lat=lat, lon=lon, keep=n)
     if not rows:
         return [], False, False
     has_b = bool(rows[0]["has_buildings"])
@@ -207,25 +210,30 @@ def knn_candidates_plan(
     return cams, has_b, has_r
 
 
-def _measured(rows: Sequence[Any], *, lat: float, lon: float) -> list[dict[str, Any]]:
+def _measured(
+    rows: Sequence[Any], *, lat: float, lon: float, keep: int | None = None
+) -> list[dict[str, Any]]:
     """Candidate rows as dicts with geodesic ``distance_m`` and ``bearing_deg`` (camera to
-    point), sorted by ``(distance_m, id)``."""
+    point), sorted by ``(distance_m, id)``; only the first ``keep`` are built."""
     if not rows:
         return []
-    cams = [dict(r) for r in rows]
-    for c in cams:
-        del c["has_buildings"], c["has_roads"], c["knn_d"]
-    clon = np.fromiter((c["lon"] for c in cams), dtype=float, count=len(cams))
-    clat = np.fromiter((c["lat"] for c in cams), dtype=float, count=len(cams))
+    clon = np.fromiter((r["lon"] for r in rows), dtype=float, count=len(rows))
+    clat = np.fromiter((r["lat"] for r in rows), dtype=float, count=len(rows))
     bearing, dist = bearing_and_distance(
         clon, clat, np.full(clon.size, lon), np.full(clon.size, lat)
     )
-    same = dist < 1e-6  # a camera exactly at the point has no bearing to it
-    bearing = np.where(same, np.nan, bearing)
-    for c, bd, d in zip(cams, bearing.tolist(), dist.tolist(), strict=True):
+    dists = dist.tolist()
+    bearings = bearing.tolist()
+    order = sorted(range(len(rows)), key=lambda i: (dists[i], rows[i]["id"]))
+    cams = []
+    for i in order[:keep]:
+        c = dict(rows[i])
+        del c["has_buildings"], c["has_roads"], c["knn_d"]
+        d = dists[i]
         c["distance_m"] = d
-        c["bearing_deg"] = None if math.isnan(bd) else bd
-    cams.sort(key=lambda c: (c["distance_m"], c["id"]))
+        # a camera exactly at the point has no bearing to it
+        c["bearing_deg"] = None if d < 1e-6 or math.isnan(bearings[i]) else bearings[i]
+        cams.append(c)
     return cams
 
 

@@ -26,9 +26,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, validation_alias=AliasChoices("PORT", "GOLDENTIME_PORT"))
     #: API worker processes (``goldentime serve``); 0 = one per CPU core.
-    workers: int = 1
+    workers: int = 0
     #: Connections per worker in the read-only async pool (token checks, nearest cameras).
     read_pool_size: int = 10
+    #: Seconds an API worker may reuse a token check's user row; the row is dropped at once on
+    #: any change to users (LISTEN/NOTIFY, geo.auth.ActiveUserCache). 0 = read it every request.
+    auth_cache_s: float = 60.0
     secret_key: str = "change-me-in-production-goldentime"
     token_ttl_s: int = 8 * 3600
     trusted_proxies: list[str] = Field(default_factory=list)

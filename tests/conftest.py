@@ -46,6 +46,9 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.pop("DATABASE_URL", None)
     os.environ["GOLDENTIME_DATABASE_URL"] = url
     os.environ.setdefault("GOLDENTIME_SECRET_KEY", "test-secret-key-with-enough-length-0123456789")
+    # tests change users inside rolled-back transactions, which never NOTIFY: no token-check
+    # memo (tests/test_auth_cache.py tests it with committed changes)
+    os.environ["GOLDENTIME_AUTH_CACHE_S"] = "0"
     from geo.settings import get_settings
 
     get_settings.cache_clear()
@@ -205,3 +208,13 @@ def auth_client(session: Session) -> Iterator[Any]:
             c.close()
         app.dependency_overrides.pop(get_session, None)
         app.dependency_overrides.pop(get_reader, None)
+
+
+def run_async(coro: Any) -> Any:
+    """Run a coroutine to completion in a fresh event loop on its own thread (the sync
+    Playwright fixtures keep an event loop running on the main thread)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as ex:
+        return ex.submit(asyncio.run, coro).result()

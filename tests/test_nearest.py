@@ -15,6 +15,7 @@ from geo.errors import InvalidInput
 from geo.models import Camera
 from geo.nearest import brute_force_nearest, knn_candidates, nearest_cameras, network_distances
 from geo.views import GEOD
+from tests.conftest import run_async
 
 TOL_M = 0.01  # 1 cm
 
@@ -352,21 +353,17 @@ def test_degree_fetch_declines_at_the_antimeridian_and_poles() -> None:
 
 
 def test_async_path_matches_the_sync_ranking(session: Session) -> None:
-    import asyncio
-
     from geo.db import SessionReader
     from geo.nearest import nearest_cameras_async
 
     for lat, lon in _yuseong_points(session, 10):
         sync = nearest_cameras(session, lat=lat, lon=lon, k=5)
-        got = asyncio.run(nearest_cameras_async(SessionReader(session), lat=lat, lon=lon, k=5))
+        got = run_async(nearest_cameras_async(SessionReader(session), lat=lat, lon=lon, k=5))
         assert got == sync
 
 
 def test_read_connection_refuses_writes(engine: Any, sample_loaded: Any) -> None:
     """The API's read-only pool: autocommit, and PostgreSQL refuses any write on it."""
-    import asyncio
-
     import psycopg
     from sqlalchemy import text as sa_text
 
@@ -379,7 +376,7 @@ def test_read_connection_refuses_writes(engine: Any, sample_loaded: Any) -> None
             with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
                 await r.fetch(sa_text("delete from cameras where id = :i"), {"i": -1})
 
-    asyncio.run(go())
+    run_async(go())
 
 
 def test_stream_url_hidden_in_nearest_answers(
