@@ -13,6 +13,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(GoldentimeError)
     async def _domain(request: Request, exc: GoldentimeError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_hint == 401 else None
+        if "retry_after_s" in exc.detail:
+            headers = {"Retry-After": str(int(exc.detail["retry_after_s"]))}
         return JSONResponse(
             status_code=exc.status_hint, content={"detail": exc.to_dict()}, headers=headers
         )

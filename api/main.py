@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import importlib
+import logging
 import pkgutil
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +21,26 @@ from geo import __version__
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "maps" / "static"
 
+
+_TOKEN_IN_QUERY = re.compile(r"(access_token=)[^&\s\"]+")
+
+
+class RedactTokens(logging.Filter):
+    """Blank ``access_token=`` in access-log lines: media links (``<img src>``, the map page)
+    carry the bearer token in the query string, and a log file must not hold usable tokens."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(
+                _TOKEN_IN_QUERY.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        elif isinstance(record.msg, str):
+            record.msg = _TOKEN_IN_QUERY.sub(r"\1[redacted]", record.msg)
+        return True
+
+
+logging.getLogger("uvicorn.access").addFilter(RedactTokens())
 
 #: Young-generation GC threshold of a worker. A request allocates thousands of short-lived
 #: dicts (rows, features); Python's default (700) ran a collection several times per request.

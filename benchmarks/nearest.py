@@ -23,6 +23,7 @@ spends a few minutes generating and indexing 1M cameras; later runs reuse them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -160,6 +161,12 @@ def _load_real(url: str) -> None:
             )
 
 
+def _checkpoint(conn: psycopg.Connection) -> None:
+    """Flush the bulk change now, not during the timed runs (needs superuser or pg_checkpoint)."""
+    with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+        conn.execute("checkpoint")
+
+
 def ensure_synthetic(url: str, total: int) -> float:
     """Make the bench DB hold exactly ``total`` synthetic cameras; returns seconds spent.
 
@@ -178,6 +185,7 @@ def ensure_synthetic(url: str, total: int) -> float:
             )
             conn.execute("vacuum analyze cameras")
             conn.execute("reindex table cameras")
+            _checkpoint(conn)
             print(f"  removed {have - total:,} synthetic cameras", flush=True)
             return time.perf_counter() - t0
         if have == total:
@@ -225,6 +233,7 @@ def ensure_synthetic(url: str, total: int) -> float:
         conn.execute("create index idx_cameras_geom on cameras using gist (geom)")
         conn.execute("create index ix_cameras_geog on cameras using gist ((geom::geography))")
         conn.execute("analyze cameras")
+        _checkpoint(conn)
         return time.perf_counter() - t0
 
 
@@ -472,7 +481,7 @@ def _load_wrk(base: str, paths: list[str], token: str, total: int, conc: int) ->
     d = _run_wrk(base, paths, token, threads, conc, secs, int(1.5 * total))
     return {
         "requests": d["requests"],
-        "rps": d["requests"] / secs,
+        "rps": d["requests"] / max(d["duration_us"] / 1e6, 1e-9),  # wrk's own run time
         "p50_ms": d["p50_us"] / 1000,
         "p95_ms": d["p95_us"] / 1000,
         "p99_ms": d["p99_us"] / 1000,
@@ -569,25 +578,32 @@ def api_bench(
 ) -> list[dict[str, Any]]:
     """For each of :data:`API_VARIANTS`: serve the app on 127.0.0.1 against the bench DB the way
     ``goldentime serve`` does (:mod:`api.server`, one worker per core unless the variant says 1),
-    log in when needed, warm up, load it ``rounds`` times with about ``total`` requests (the
-    median round by requests/s is reported, with all rounds' figures), stop it."""
+    log in when needed and warm up; then ``rounds`` rounds, each loading every variant in turn
+    with about ``total`` requests (interleaved, so a passing disturbance on the shared machine
+    does not land on one variant only). The median round by requests/s is reported, with all
+    rounds' figures. Idle servers wait their turn."""
     import httpx
 
-    out = []
-    nearest_paths = [f"/api/cameras/nearest?lat={a:.6f}&lon={b:.6f}&k=5" for a, b in points]
     from api.server import resolve_workers
 
-    for label, app, factory, auth, which, workers in API_VARIANTS:
-        port = _free_port()
-        base = f"http://127.0.0.1:{port}"
-        env = dict(os.environ, GOLDENTIME_DATABASE_URL=url)
-        env.pop("DATABASE_URL", None)
-        n_workers = resolve_workers(workers)
-        cmd = [sys.executable, "-m", "api.server", app, "--host", "127.0.0.1", "--port", str(port)]
-        cmd += ["--workers", str(n_workers), "--log-level", "warning", "--no-access-log"]
-        cmd += ["--factory"] if factory else []
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
-        try:
+    nearest_paths = [f"/api/cameras/nearest?lat={a:.6f}&lon={b:.6f}&k=5" for a, b in points]
+    servers: list[dict[str, Any]] = []
+    try:
+        for label, app, factory, auth, which, workers in API_VARIANTS:
+            port = _free_port()
+            base = f"http://127.0.0.1:{port}"
+            env = dict(os.environ, GOLDENTIME_DATABASE_URL=url)
+            env.pop("DATABASE_URL", None)
+            n_workers = resolve_workers(workers)
+            cmd = [sys.executable, "-m", "api.server", app, "--host", "127.0.0.1"]
+            cmd += ["--port", str(port), "--workers", str(n_workers)]
+            cmd += ["--log-level", "warning", "--no-access-log"]
+            cmd += ["--factory"] if factory else []
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+            servers.append(
+                {"label": label, "proc": proc, "base": base, "auth": auth, "workers": n_workers}
+            )
+            servers[-1]["paths"] = nearest_paths if which == "nearest" else ["/"]
             deadline = time.monotonic() + 60
             while True:
                 try:
@@ -598,33 +614,39 @@ def api_bench(
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("uvicorn did not come up")
                 time.sleep(0.2)
-            token = _bench_token(url, base) if auth else "none"
-            paths = nearest_paths if which == "nearest" else ["/"]
-            with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
-                for p in paths[:200]:  # warm-up
+        for sv in servers:
+            sv["token"] = _bench_token(url, sv["base"]) if sv["auth"] else "none"
+            headers = {"Authorization": f"Bearer {sv['token']}"}
+            with httpx.Client(base_url=sv["base"], headers=headers) as c:
+                for p in sv["paths"][:200]:  # warm-up
                     c.get(p).raise_for_status()
-            runs = []
-            for _ in range(rounds):  # the shared 2-core machine is noisy: the median round counts
-                cpu0 = _tree_cpu_s(proc.pid)
+            sv["runs"] = []
+        for _ in range(rounds):
+            for sv in servers:
+                cpu0 = _tree_cpu_s(sv["proc"].pid)
                 if shutil.which("wrk"):
-                    r = _load_wrk(base, paths, token, total, conc)
+                    r = _load_wrk(sv["base"], sv["paths"], sv["token"], total, conc)
                 else:
-                    r = _load_httpx(base, paths, token, total, conc)
+                    r = _load_httpx(sv["base"], sv["paths"], sv["token"], total, conc)
                 n_all = r.get("all_requests", r["requests"])
-                r["server_cpu_ms_per_req"] = (_tree_cpu_s(proc.pid) - cpu0) * 1000 / max(1, n_all)
-                runs.append(r)
-            runs.sort(key=lambda x: x["rps"])
-            r = runs[len(runs) // 2]
-            r["rounds_rps"] = [round(x["rps"]) for x in runs]
-            r["label"] = label
-            r["workers"] = n_workers
-            out.append(r)
-        finally:
-            proc.terminate()
+                cpu = _tree_cpu_s(sv["proc"].pid) - cpu0
+                r["server_cpu_ms_per_req"] = cpu * 1000 / max(1, n_all)
+                sv["runs"].append(r)
+    finally:
+        for sv in servers:
+            sv["proc"].terminate()
             try:
-                proc.wait(10)
+                sv["proc"].wait(10)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                sv["proc"].kill()
+    out = []
+    for sv in servers:
+        runs = sorted(sv["runs"], key=lambda x: x["rps"])
+        r = runs[len(runs) // 2]
+        r["rounds_rps"] = [round(x["rps"]) for x in sv["runs"]]
+        r["label"] = sv["label"]
+        r["workers"] = sv["workers"]
+        out.append(r)
     return out
 
 

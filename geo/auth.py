@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from geo.audit import audit, audit_detached
 from geo.db import AsyncReader, Plan, arun_plan, database_url, per_loop, psycopg_kwargs, run_plan
-from geo.errors import Unauthorized
+from geo.errors import TooManyRequests, Unauthorized
 from geo.models.access import User
 from geo.settings import get_settings
 from geo.users import burn_password_check, find_user, verify_password
@@ -192,10 +192,45 @@ def user_from_claims(session: Any, claims: dict[str, Any]) -> User:
     return user
 
 
+_FAILURES_SQL = text("""
+    select count(*) filter (where username = :u) as by_user, count(*) as by_ip
+    from audit_log
+    where action = 'login_failed' and client_ip = :ip
+      and at > now() - make_interval(secs => :w)""")
+
+
+def check_login_rate(session: Any, *, username: str, client_ip: str | None) -> None:
+    """Refuse a login attempt (429) after too many recent failures from this address: for this
+    username (``login_max_failures``) or for any (``login_max_failures_per_ip``), within
+    ``login_window_s``. Counted per address, so nobody can lock an officer out from elsewhere;
+    counted in the audit log, so every worker sees the same count."""
+    if client_ip is None:
+        return
+    s = get_settings()
+    row = session.execute(
+        _FAILURES_SQL, {"u": username[:64], "ip": client_ip, "w": s.login_window_s}
+    ).one()
+    if row.by_user >= s.login_max_failures or row.by_ip >= s.login_max_failures_per_ip:
+        why = (
+            f"too many failed logins from {client_ip} in the last {s.login_window_s} s; "
+            f"try again later"
+        )
+        audit_detached(
+            session,
+            action="login_failed",
+            username=username[:64],
+            client_ip=client_ip,
+            reason="rate limited",
+        )
+        raise TooManyRequests(why, field="username", retry_after_s=s.login_window_s)
+
+
 def login(
     session: Any, *, username: str, password: str, client_ip: str | None
 ) -> tuple[User, str, dt.datetime]:
-    """Check a username and password; returns (user, token, expiry). Audited either way."""
+    """Check a username and password; returns (user, token, expiry). Audited either way;
+    refused without checking the password after too many failures (:func:`check_login_rate`)."""
+    check_login_rate(session, username=username, client_ip=client_ip)
     user = find_user(session, username)
     if user is None:
         burn_password_check(password)

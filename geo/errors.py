@@ -49,6 +49,12 @@ class Forbidden(GoldentimeError):
     status_hint = 403
 
 
+class TooManyRequests(GoldentimeError):
+    """Too many attempts in a short time (failed logins); ``retry_after_s`` says when to retry."""
+
+    status_hint = 429
+
+
 class Conflict(GoldentimeError):
     """The action conflicts with the current state (duplicate, already closed)."""
 

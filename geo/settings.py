@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     auth_cache_s: float = 60.0
     secret_key: str = "change-me-in-production-goldentime"
     token_ttl_s: int = 8 * 3600
+    #: Failed logins allowed per username and client address, and per client address over all
+    #: usernames, within ``login_window_s`` (counted from the audit log, so across workers).
+    login_max_failures: int = 5
+    login_max_failures_per_ip: int = 20
+    login_window_s: int = 300
     trusted_proxies: list[str] = Field(default_factory=list)
     share_past_window_s: int = 30 * 60
     share_ttl_s: int = 24 * 3600

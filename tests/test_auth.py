@@ -89,6 +89,39 @@ def test_failed_logins_are_refused_and_audited_durably(
     assert r.status_code == 422 and r.json()["detail"]["field"] == "password"
 
 
+def test_repeated_failed_logins_are_throttled_per_address(
+    session: Any, make_user: Any, auth_client: Any, fresh_engine: Any
+) -> None:
+    """After 5 failures for a username from one address: 429 with Retry-After, even with the
+    right password, audited; the same user from another address is not locked out."""
+    make_user("dave_throttle", role="police", cidrs=("10.9.0.0/16",))
+    attacker = auth_client(None, ip="10.66.0.7")
+    for _ in range(5):
+        r = attacker.post("/api/auth/token", data={"username": "dave_throttle", "password": "no"})
+        assert r.status_code == 401
+    r = attacker.post(
+        "/api/auth/token", data={"username": "dave_throttle", "password": TEST_PASSWORD}
+    )
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    assert r.json()["detail"]["field"] == "username"
+    with fresh_engine.connect() as conn:
+        reasons = [
+            why
+            for (why,) in conn.execute(
+                text(
+                    "select reason from audit_log where username = 'dave_throttle' "
+                    "and client_ip = '10.66.0.7' order by id"
+                )
+            )
+        ]
+    assert reasons[-1] == "rate limited" and reasons.count("wrong password") == 5
+    officer = auth_client(None, ip="10.9.0.5")
+    r = officer.post(
+        "/api/auth/token", data={"username": "dave_throttle", "password": TEST_PASSWORD}
+    )
+    assert r.status_code == 200, r.text
+
+
 def test_forged_token_is_refused(client: Any, make_user: Any) -> None:
     u = make_user("carol", role="police")
     now = dt.datetime.now(dt.UTC)
@@ -305,3 +338,23 @@ def test_users_cli_add_list_disable_and_demo(
     finally:  # the CLI commits: leave the session database as it was
         with fresh_engine.begin() as c:
             c.execute(text("delete from users where username = any(:n)"), {"n": names})
+
+
+def test_access_log_redacts_query_tokens() -> None:
+    """Media links carry the token in the query string; the access log must not keep it."""
+    import logging
+
+    from api.main import RedactTokens
+
+    rec = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        "",
+        0,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/api/cameras/1/live.mjpg?access_token=eyJ.a.b&x=1", "1.1", 200),
+        None,
+    )
+    assert RedactTokens().filter(rec)
+    assert "eyJ" not in rec.getMessage() and "access_token=[redacted]&x=1" in rec.getMessage()
+    assert any(isinstance(f, RedactTokens) for f in logging.getLogger("uvicorn.access").filters)
