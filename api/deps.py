@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
@@ -79,15 +79,14 @@ async def token_claims(
     request: Request,
     reader: ReaderDep,
     bearer: Annotated[str | None, Depends(oauth2_scheme)],
-    access_token: Annotated[
-        str | None,
-        Query(include_in_schema=False, description="token for media links (<img>, <video>)"),
-    ] = None,
 ) -> dict[str, Any]:
     """The claims of the bearer token (``Authorization: Bearer``, or ``?access_token=`` for media
     URLs that a browser loads without headers) after checking its user exists and is active;
     401 when missing, forged, expired or disabled. Runs on the event loop: no thread hop."""
-    claims = await token_claims_async(reader, bearer or access_token, cache=user_cache())
+    # media URLs (<img>, <video>, the map page) carry the token as ?access_token=; read here
+    # rather than declared, to keep it out of every route's schema and parameter solving
+    token = bearer or request.query_params.get("access_token")
+    claims = await token_claims_async(reader, token, cache=user_cache())
     request.state.claims = claims
     return claims
 

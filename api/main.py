@@ -66,8 +66,14 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
-    for m in sorted(pkgutil.iter_modules(api.routes.__path__), key=lambda m: m.name):
-        mod = importlib.import_module(f"api.routes.{m.name}")
+    mods = [
+        importlib.import_module(f"api.routes.{m.name}")
+        for m in pkgutil.iter_modules(api.routes.__path__)
+    ]
+    # routes are matched in order: a module may ask to come first (ROUTE_ORDER, default 100),
+    # as the responders' hot path does; ties by module name
+    mods.sort(key=lambda mod: (getattr(mod, "ROUTE_ORDER", 100), mod.__name__))
+    for mod in mods:
         if hasattr(mod, "router"):
             # every /api route needs a token, except routers that declare PUBLIC (the login)
             guarded = not getattr(mod, "PUBLIC", False) and any(

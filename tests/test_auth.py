@@ -358,3 +358,33 @@ def test_access_log_redacts_query_tokens() -> None:
     assert RedactTokens().filter(rec)
     assert "eyJ" not in rec.getMessage() and "access_token=[redacted]&x=1" in rec.getMessage()
     assert any(isinstance(f, RedactTokens) for f in logging.getLogger("uvicorn.access").filters)
+
+
+def test_verified_token_memo_still_expires_and_follows_the_key(
+    make_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """decode_token memoises verified tokens: a hit still checks exp, and a new secret key
+    does not accept tokens signed with the old one."""
+    import time
+
+    from geo import auth
+    from geo.errors import Unauthorized
+    from geo.settings import get_settings
+
+    tok, exp = auth.create_token(make_user("memo_user"), ttl_s=60)
+    assert auth.decode_token(tok)["sub"] == "memo_user"
+    assert any(t == tok for _, t in auth._VERIFIED)
+    real = time.time
+    monkeypatch.setattr(auth.time, "time", lambda: real() + 120)
+    with pytest.raises(Unauthorized, match="expired"):
+        auth.decode_token(tok)
+    monkeypatch.setattr(auth.time, "time", real)
+    auth.decode_token(tok)  # valid again at the real time: verified anew
+    monkeypatch.setenv("GOLDENTIME_SECRET_KEY", "another-secret-key-0123456789-0123456789")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(Unauthorized, match="invalid token"):
+            auth.decode_token(tok)
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()

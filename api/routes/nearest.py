@@ -15,6 +15,8 @@ from api.geojson import feature_collection, json_response, public_camera
 from geo import nearest
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
+#: The responders' hot path is matched before every other route (api/main.py).
+ROUTE_ORDER = 0
 
 
 @router.get("/nearest")
