@@ -16,7 +16,7 @@ import jwt
 from sqlalchemy import text
 
 from geo.audit import audit, audit_detached
-from geo.db import AsyncReader, Plan, arun_plan, database_url, per_loop, psycopg_kwargs, run_plan
+from geo.db import AsyncReader, Plan, arun_plan, database_url, per_loop, psycopg_kwargs
 from geo.errors import TooManyRequests, Unauthorized
 from geo.models.access import User
 from geo.settings import get_settings
@@ -194,12 +194,6 @@ async def token_claims_async(
 ) -> dict[str, Any]:
     """:func:`token_claims_plan` on an async reader (the API's token check)."""
     return await arun_plan(reader, token_claims_plan(token, cache=cache))
-
-
-def user_from_token(session: Any, token: str | None) -> User:
-    """The active user a bearer token names; :class:`Unauthorized` for any problem."""
-    claims = run_plan(session, token_claims_plan(token))
-    return user_from_claims(session, claims)
 
 
 def user_from_claims(session: Any, claims: dict[str, Any]) -> User:
