@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
-from geo.auth import token_claims_async, user_cache, user_from_claims
+from geo.access.tokens import token_claims_async, user_cache, user_from_claims
 from geo.db import AsyncReader, read_connection, session_scope
 from geo.models.access import User
 from geo.settings import get_settings

@@ -8,6 +8,8 @@ from typing import Any
 import orjson
 from fastapi.responses import Response
 
+from geo.access.roles import has_permission
+
 
 def _jsonable(v: Any) -> Any:
     if isinstance(v, dt.datetime | dt.date):
@@ -48,6 +50,6 @@ def public_camera(rec: dict[str, Any], role: str | None) -> dict[str, Any]:
     out = dict(rec)
     if "stream_url" in out:
         out["has_stream"] = bool(out["stream_url"])
-        if role != "admin":
+        if not has_permission(role, "stream_urls"):
             out["stream_url"] = None
     return out

@@ -401,8 +401,8 @@ def _bench_token(url: str, base: str) -> str:
     """Create a bench user in the bench DB (geo code) and log in through the API."""
     import httpx
 
+    from geo.access.users import create_user
     from geo.db import session_scope
-    from geo.users import create_user
 
     name = f"bench-{uuid.uuid4().hex[:8]}"
     password = uuid.uuid4().hex

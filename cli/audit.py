@@ -12,7 +12,7 @@ audit_app = typer.Typer(help="The append-only audit log.", no_args_is_help=True)
 @audit_app.command()
 def verify(as_json: bool = typer.Option(False, "--json", help="print the report as JSON")) -> None:
     """Recompute the hash chain; report the first tampered or missing row (exit 1 if any)."""
-    from geo.audit import verify_chain
+    from geo.access.audit import verify_chain
     from geo.db import get_engine
 
     with get_engine().connect() as conn:
@@ -40,7 +40,7 @@ def verify(as_json: bool = typer.Option(False, "--json", help="print the report 
 @audit_app.command()
 def tail(n: int = typer.Option(20, "-n", help="how many records")) -> None:
     """Print the newest audit records."""
-    from geo.audit import query_audit
+    from geo.access.audit import query_audit
     from geo.db import session_scope
 
     with session_scope() as s:

@@ -7,7 +7,7 @@ import os
 import typer
 
 from cli.common import domain_errors
-from geo.models.access import ROLES
+from geo.access.roles import ROLES
 
 users_app = typer.Typer(help="Manage users, roles and registered IP ranges.", no_args_is_help=True)
 
@@ -28,9 +28,9 @@ def add(
     full_name: str = typer.Option(None, "--full-name"),
 ) -> None:
     """Add a user. The password comes from GOLDENTIME_USER_PASSWORD, else a prompt."""
-    from geo.audit import audit
+    from geo.access.audit import audit
+    from geo.access.users import create_user
     from geo.db import session_scope
-    from geo.users import create_user
 
     password = os.environ.get(PASSWORD_ENV) or typer.prompt(
         "password", hide_input=True, confirmation_prompt=True
@@ -58,8 +58,8 @@ def add(
 @users_app.command("list")
 def list_() -> None:
     """List users: name, role, agency, registered ranges, disabled."""
+    from geo.access.users import list_users
     from geo.db import session_scope
-    from geo.users import list_users
 
     with session_scope() as s:
         rows = list_users(s)
@@ -76,9 +76,9 @@ def list_() -> None:
 
 
 def _set_disabled(name: str, disabled: bool) -> None:
-    from geo.audit import audit
+    from geo.access.audit import audit
+    from geo.access.users import set_disabled
     from geo.db import session_scope
-    from geo.users import set_disabled
 
     with session_scope() as s:
         u = set_disabled(s, name, disabled)
@@ -111,9 +111,9 @@ def enable(name: str = typer.Argument(...)) -> None:
 def demo() -> None:
     """Create the demo users (idempotent), allowed from 127.0.0.1/32 and ::1/128, and say how to
     log in. Password: GOLDENTIME_DEMO_PASSWORD (default 'goldentime-demo')."""
+    from geo.access.users import DEMO_CIDRS, DEMO_USERS, ensure_demo_users
     from geo.db import session_scope
     from geo.settings import get_settings
-    from geo.users import DEMO_CIDRS, DEMO_USERS, ensure_demo_users
 
     password = os.environ.get(DEMO_PASSWORD_ENV) or DEMO_PASSWORD_DEFAULT
     with session_scope() as s:

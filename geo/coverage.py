@@ -27,6 +27,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.access.roles import PLANNING_ROLES
 from geo.bbox import BBox
 from geo.errors import Forbidden, InvalidInput
 from geo.models.core import CAMERA_PURPOSES, INCIDENT_KINDS
@@ -35,8 +36,6 @@ from geo.models.core import CAMERA_PURPOSES, INCIDENT_KINDS
 DEFAULT_DISTANCES_M: tuple[float, ...] = (50.0, 100.0, 300.0)
 #: The largest hexagon grid a gap request may produce (cells over the area).
 MAX_GRID_CELLS = 200_000
-#: Roles that may use the planning endpoints (coverage, gaps, siting).
-PLANNING_ROLES = ("planner", "admin")
 #: Hexagon edge length used when neither ``cell_size_m`` nor ``resolution`` is given.
 DEFAULT_CELL_SIZE_M = 200.0
 

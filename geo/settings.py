@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     #: Connections per worker in the read-only async pool (token checks, nearest cameras).
     read_pool_size: int = 10
     #: Seconds an API worker may reuse a token check's user row; the row is dropped at once on
-    #: any change to users (LISTEN/NOTIFY, geo.auth.ActiveUserCache). 0 = read it every request.
+    #: any change to users (LISTEN/NOTIFY, geo.access.tokens.ActiveUserCache). 0 = read it every request.
     auth_cache_s: float = 60.0
     secret_key: str = "change-me-in-production-goldentime"
     token_ttl_s: int = 8 * 3600

@@ -86,9 +86,9 @@ def live_server(engine: Any, sample_loaded: Any) -> Iterator[str]:
 @pytest.fixture
 def live_token(engine: Any) -> Callable[..., str]:
     """Factory: a bearer token for a new committed user of ``role`` (unique name per call)."""
-    from geo.auth import create_token
+    from geo.access.tokens import create_token
+    from geo.access.users import create_user
     from geo.db import session_scope
-    from geo.users import create_user
 
     def _make(
         role: str = "police",

@@ -150,7 +150,7 @@ TEST_PASSWORD = "test-password"
 def make_user(session: Session) -> Any:
     """Factory: ``make_user(name, role="police", agency="Daejeon Yuseong Police",
     cidrs=("127.0.0.1/32",), disabled=False)`` creates a user in the test's transaction."""
-    from geo.users import create_user
+    from geo.access.users import create_user
 
     def _make(
         name: str,
@@ -182,7 +182,7 @@ def auth_client(session: Session) -> Iterator[Any]:
 
     from api.deps import get_reader, get_session
     from api.main import app
-    from geo.auth import create_token
+    from geo.access.tokens import create_token
     from geo.db import SessionReader
 
     def _override() -> Iterator[Session]:

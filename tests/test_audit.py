@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 
 def _write(engine: Any, n: int, tag: str) -> None:
-    from geo.audit import audit_detached
+    from geo.access.audit import audit_detached
 
     with Session(engine) as s:
         for i in range(n):
@@ -40,7 +40,7 @@ def _seqs(engine: Any, tag: str) -> list[int]:
 
 
 def test_rows_are_chained_at_commit_and_verify(fresh_engine: Any) -> None:
-    from geo.audit import verify_chain
+    from geo.access.audit import verify_chain
 
     _write(fresh_engine, 3, "basic")
     with fresh_engine.connect() as c:
@@ -53,7 +53,7 @@ def test_rows_are_chained_at_commit_and_verify(fresh_engine: Any) -> None:
 
 
 def test_concurrent_writers_keep_one_chain(fresh_engine: Any) -> None:
-    from geo.audit import audit, verify_chain
+    from geo.access.audit import audit, verify_chain
 
     def long_tx() -> None:  # several records in one transaction, interleaved with the others
         with Session(fresh_engine) as s:
@@ -78,7 +78,7 @@ def test_concurrent_writers_keep_one_chain(fresh_engine: Any) -> None:
 
 
 def test_records_vanish_with_a_rolled_back_action(fresh_engine: Any) -> None:
-    from geo.audit import audit
+    from geo.access.audit import audit
 
     with Session(fresh_engine) as s:
         audit(s, action="share_grant", username="audit_rollback")
@@ -120,7 +120,7 @@ def test_client_cannot_forge_chain_fields_or_time(fresh_engine: Any) -> None:
 
 def _tampered(fresh_engine: Any, *sql: str) -> Any:
     """Apply ``sql`` with the guard off (as superuser) inside a transaction, verify, roll back."""
-    from geo.audit import verify_chain
+    from geo.access.audit import verify_chain
 
     _write(fresh_engine, 4, "tamper")
     seqs = _seqs(fresh_engine, "tamper")
@@ -142,7 +142,7 @@ def test_verify_finds_an_altered_row(fresh_engine: Any) -> None:
     assert not report.ok and report.first_bad_seq == seqs[1]
     assert "altered" in report.problem
     with fresh_engine.connect() as c:  # rolled back: the real log is intact
-        from geo.audit import verify_chain
+        from geo.access.audit import verify_chain
 
         assert verify_chain(c).ok
 

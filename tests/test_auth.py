@@ -144,7 +144,7 @@ def test_forged_token_is_refused(client: Any, make_user: Any) -> None:
 
 
 def test_expired_token_is_refused(client: Any, make_user: Any) -> None:
-    from geo.auth import create_token
+    from geo.access.tokens import create_token
 
     u = make_user("dave", role="police")
     old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=10)
@@ -157,7 +157,7 @@ def test_expired_token_is_refused(client: Any, make_user: Any) -> None:
 def test_disabled_user_token_stops_working(
     client: Any, make_user: Any, auth_client: Any, session: Any
 ) -> None:
-    from geo.users import set_disabled
+    from geo.access.users import set_disabled
 
     u = make_user("erin", role="police")
     c = auth_client(u)
@@ -234,8 +234,8 @@ def test_spoofed_forwarded_for_does_not_pass_the_ip_rule(
 
 
 def test_user_input_is_validated(session: Any) -> None:
+    from geo.access.users import create_user
     from geo.errors import Conflict, InvalidInput
-    from geo.users import create_user
 
     with pytest.raises(InvalidInput) as e:
         create_user(session, username="h1", password="x", role="boss", agency="A", cidrs=[])
@@ -258,7 +258,7 @@ def test_users_cli_add_list_disable_and_demo(
     from typer.testing import CliRunner
 
     from cli.main import app
-    from geo.users import DEMO_USERS
+    from geo.access.users import DEMO_USERS
 
     names = ["cli_officer", *[n for n, _, _ in DEMO_USERS]]
     run = CliRunner().invoke
@@ -367,7 +367,7 @@ def test_verified_token_memo_still_expires_and_follows_the_key(
     does not accept tokens signed with the old one."""
     import time
 
-    from geo import auth
+    from geo.access import tokens as auth
     from geo.errors import Unauthorized
     from geo.settings import get_settings
 

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from geo.auth import ActiveUserCache, create_token, token_claims_async
+from geo.access.tokens import ActiveUserCache, create_token, token_claims_async
+from geo.access.users import create_user
 from geo.db import read_connection
 from geo.errors import Unauthorized
-from geo.users import create_user
 from tests.conftest import run_async
 
 

@@ -49,7 +49,7 @@ def test_incident_map_shows_the_ranked_cameras(session: Session, api: Any) -> No
 def test_incident_map_k_and_token_in_links(
     session: Session, make_user: Any, auth_client: Any
 ) -> None:
-    from geo.auth import create_token
+    from geo.access.tokens import create_token
 
     user = make_user("map-officer-2")
     tok = create_token(user)[0]

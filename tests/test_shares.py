@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from geo.access import authorize_share, authorize_video
+from geo.access.gate import authorize_share, authorize_video
+from geo.access.shares import create_share
 from geo.errors import Forbidden, InvalidInput, NotFound
 from geo.incidents import create_incident
-from geo.shares import create_share
 
 YUSEONG = {"lat": 36.3622, "lon": 127.3566}
 
@@ -130,7 +130,7 @@ def test_expired_share_is_refused(session: Any, world: Any, fresh_engine: Any) -
 
 
 def test_revoked_share_is_refused(session: Any, world: Any, fresh_engine: Any) -> None:
-    from geo.shares import revoke_share
+    from geo.access.shares import revoke_share
 
     revoke_share(session, share=world.share, by=world.operator, reason="case closed")
     msg, _ = _refused(session, world, fresh_engine, action="live", live=True)

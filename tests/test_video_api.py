@@ -42,7 +42,7 @@ def video_dir(tmp_path: Path) -> Iterator[Path]:
 def world(session: Session, video_dir: Path, make_user: Any, auth_client: Any) -> dict[str, Any]:
     """Two cameras with the looping demo source and a 12 s archive, a mask on the first, an
     operator, an officer with a share of the first camera (live + the past hour)."""
-    from geo.shares import create_share
+    from geo.access.shares import create_share
 
     cams = list(
         session.execute(
@@ -176,7 +176,7 @@ def test_live_mjpeg_stream(session: Session, world: Any) -> None:
 
 
 def test_live_stream_stops_when_the_share_expires(session: Session, world: Any) -> None:
-    from geo.shares import create_share
+    from geo.access.shares import create_share
 
     cam = world["cams"][1]
     officer2 = world["make_user"]("vid-officer2")

@@ -136,7 +136,7 @@ def test_clip_bad_windows(session: Session, cam: int, archived: list[Any]) -> No
 def test_purge_keeps_segments_an_active_share_covers(
     session: Session, cam: int, video_dir: Path, make_user: Any
 ) -> None:
-    from geo.shares import create_share
+    from geo.access.shares import create_share
 
     old = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
     segs = archive.import_video(

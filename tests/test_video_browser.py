@@ -20,11 +20,11 @@ MASK = [[20, 20], [180, 20], [180, 120], [20, 120]]
 def committed_video(engine: Any, sample_loaded: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A camera with the looping demo source, a 12 s archive, a mask, and an officer holding a
     share of it (committed: the live server sees only committed data); removed afterwards."""
-    from geo.auth import create_token
+    from geo.access.shares import create_share
+    from geo.access.tokens import create_token
+    from geo.access.users import create_user
     from geo.db import session_scope
     from geo.settings import get_settings
-    from geo.shares import create_share
-    from geo.users import create_user
     from geo.video import archive, privacy
     from geo.video.sources import demo_clip_path, demo_stream_url
 

@@ -13,9 +13,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from api.deps import ClientIP, CurrentUser, SessionDep
-from geo.access import require
-from geo.audit import AUDIT_FIELDS, audit, query_audit
-from geo.users import AUDIT_ROLES
+from geo.access.audit import AUDIT_FIELDS, audit, query_audit
+from geo.access.gate import require
+from geo.access.roles import AUDIT_ROLES
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 

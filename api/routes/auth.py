@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import ClientIP, CurrentUser, SessionDep
-from geo import auth
-from geo.users import user_dict
+from geo.access import tokens as auth
+from geo.access.users import user_dict
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 

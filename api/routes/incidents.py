@@ -10,11 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ClientIP, CurrentUser, SessionDep
 from api.geojson import feature_collection, point_feature, public_camera
-from geo import incidents, video_requests
-from geo.access import require
-from geo.audit import audit
+from geo import incidents
+from geo.access import requests as video_requests
+from geo.access.audit import audit
+from geo.access.gate import require
+from geo.access.roles import INCIDENT_WRITE_ROLES
+from geo.access.shares import share_dict
 from geo.bbox import BBox
-from geo.shares import share_dict
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 
@@ -48,9 +50,6 @@ def list_incidents(
 @router.get("/{incident_id}")
 def get_incident(incident_id: int, session: SessionDep) -> dict[str, Any]:
     return point_feature(incidents.get_incident(session, incident_id))
-
-
-_WRITE_ROLES = ("operator", "admin", "police", "fire", "disaster", "investigator")
 
 
 class IncidentIn(BaseModel):
@@ -127,7 +126,7 @@ def create_incident(
         session,
         user=user,
         client_ip=ip,
-        roles=_WRITE_ROLES,
+        roles=INCIDENT_WRITE_ROLES,
         action="incident_create",
         check_ip=False,
     )
@@ -153,7 +152,7 @@ def update_incident(
         session,
         user=user,
         client_ip=ip,
-        roles=_WRITE_ROLES,
+        roles=INCIDENT_WRITE_ROLES,
         action="incident_update",
         check_ip=False,
         incident_id=incident_id,

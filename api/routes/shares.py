@@ -8,8 +8,9 @@ from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ClientIP, CurrentUser, SessionDep
-from geo import shares, video_requests
-from geo.access import authorize_share
+from geo.access import requests as video_requests
+from geo.access import shares
+from geo.access.gate import authorize_share
 from geo.times import now_utc
 
 router = APIRouter(prefix="/api/shares", tags=["shares"])

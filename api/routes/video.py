@@ -1,6 +1,6 @@
 """Video egress: snapshots, live MJPEG, archive clips, privacy masks and motion alerts.
 
-Every video route asks THE access gate (:func:`geo.access.authorize_video`) first; the gate writes
+Every video route asks THE access gate (:func:`geo.access.gate.authorize_video`) first; the gate writes
 the ``view`` (or ``denied``) audit record, and the route commits it before the first byte leaves.
 Every frame that leaves goes through :func:`geo.video.privacy.egress_filter` (masks, face blur).
 """
@@ -18,13 +18,13 @@ from fastapi import APIRouter, Body, Query, Response
 from fastapi.responses import StreamingResponse
 
 from api.deps import ClientIP, CurrentUser, SessionDep
-from geo import access
-from geo.audit import audit
+from geo.access import gate as access
+from geo.access.audit import audit
+from geo.access.roles import CENTRE_ROLES
 from geo.cameras import get_camera
 from geo.errors import Unavailable
 from geo.settings import get_settings
 from geo.times import aware
-from geo.users import CENTRE_ROLES
 from geo.video import archive, privacy
 from geo.video.motion import rank_alerts
 from geo.video.recorder import recorder_status

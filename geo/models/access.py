@@ -27,9 +27,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, CIDR, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from geo.access.roles import ROLES
 from geo.models.base import Base
 
-ROLES = ("operator", "police", "fire", "disaster", "investigator", "planner", "auditor", "admin")
 SHARE_KINDS = ("request", "push")
 
 

@@ -28,18 +28,13 @@ from typing import Any, NoReturn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from geo.audit import audit, audit_detached
+from geo.access.audit import audit, audit_detached
+from geo.access.roles import MONITOR_ROLES, VIDEO_ROLES
+from geo.access.shares import get_share, is_recipient, recipient_filter, share_status
 from geo.errors import Forbidden, GoldentimeError, InvalidInput, NotFound
 from geo.models import Camera
 from geo.models.access import Share, ShareCamera, User
-from geo.shares import get_share, is_recipient, recipient_filter, share_status
 from geo.times import check_window, now_utc
-from geo.users import CENTRE_ROLES, OFFICER_ROLES
-
-#: Roles that may see video at all (through a share; the centre also live without one).
-VIDEO_ROLES = (*CENTRE_ROLES, *OFFICER_ROLES)
-#: Roles that may monitor live video without a share (every view is still audited).
-MONITOR_ROLES = CENTRE_ROLES
 
 
 def ip_allowed(user: User, client_ip: str | None) -> bool:

@@ -10,15 +10,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from geo.access import require
-from geo.audit import audit
+from geo.access.audit import audit
+from geo.access.gate import require
+from geo.access.roles import CENTRE_ROLES, REQUEST_ROLES
+from geo.access.shares import camera_links, create_share, default_window, revoke_share, share_dict
+from geo.access.users import find_agency, find_user
 from geo.errors import Conflict, InvalidInput, NotFound
 from geo.incidents import get_incident
 from geo.models.access import Share, User
 from geo.settings import get_settings
-from geo.shares import camera_links, create_share, default_window, revoke_share, share_dict
 from geo.times import check_window
-from geo.users import CENTRE_ROLES, REQUEST_ROLES, find_agency, find_user
 
 
 def _open_incident(session: Session, incident_id: int) -> dict[str, Any]:

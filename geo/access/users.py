@@ -15,17 +15,15 @@ from pwdlib import PasswordHash
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from geo.access.roles import (  # noqa: F401  (re-exported names of the role table)
+    AUDIT_ROLES,
+    CENTRE_ROLES,
+    OFFICER_ROLES,
+    REQUEST_ROLES,
+    ROLES,
+)
 from geo.errors import Conflict, InvalidInput, NotFound
-from geo.models.access import ROLES, Agency, User
-
-#: Roles of officers who receive video through shares.
-OFFICER_ROLES = ("police", "fire", "disaster", "investigator")
-#: Roles that may raise a one-click video request from an incident.
-REQUEST_ROLES = ("police", "fire", "disaster")
-#: Roles of the control centre: monitor live video, push shares, manage incidents.
-CENTRE_ROLES = ("operator", "admin")
-#: Roles that may read the audit log.
-AUDIT_ROLES = ("auditor", "admin")
+from geo.models.access import Agency, User
 
 DEMO_CIDRS = ("127.0.0.1/32", "::1/128")
 DEMO_USERS: tuple[tuple[str, str, str], ...] = (

@@ -15,12 +15,12 @@ from typing import Any, cast
 import jwt
 from sqlalchemy import text
 
-from geo.audit import audit, audit_detached
+from geo.access.audit import audit, audit_detached
+from geo.access.users import burn_password_check, find_user, verify_password
 from geo.db import AsyncReader, Plan, arun_plan, database_url, per_loop, psycopg_kwargs
 from geo.errors import TooManyRequests, Unauthorized
 from geo.models.access import User
 from geo.settings import get_settings
-from geo.users import burn_password_check, find_user, verify_password
 
 ALGORITHM = "HS256"
 ISSUER = "goldentime"
