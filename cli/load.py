@@ -65,5 +65,22 @@ def sample(force: bool = typer.Option(False, help="re-load files loaded before")
     load_sample(force=force)
 
 
+@load_app.command("matches")
+@domain_errors
+def matches(
+    within_m: float = typer.Option(30.0, "--within-m", help="largest distance of a pair (m)"),
+    out: Path = typer.Option(None, "--out", help="CSV to write (default .goldentime/reports/)"),
+) -> None:
+    """Report candidate matches of the same camera across sources (nothing is merged)."""
+    from geo.db import get_engine
+    from geo.load.merge import match_candidates, match_summary, write_match_report
+
+    with Session(get_engine()) as s:
+        pairs = match_candidates(s, within_m=within_m)
+    for pair, counts in match_summary(pairs).items():
+        typer.echo(f"{pair}: " + ", ".join(f"{n} {d}" for d, n in counts.items()))
+    typer.echo(f"candidate pairs: {len(pairs)}; report: {write_match_report(pairs, out)}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(load_app, name="load")

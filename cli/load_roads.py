@@ -1,4 +1,4 @@
-"""``goldentime load roads|buildings FILE``: road network and building footprints from OSM files.
+"""``goldentime load roads|buildings FILE``: road networks and building footprints.
 
 Adds two commands to the ``load`` group of :mod:`cli.load` (one transaction per file).
 """
@@ -20,24 +20,46 @@ def register(app: typer.Typer) -> None:
     @domain_errors
     def roads(
         file: Path = typer.Argument(
-            ..., exists=True, dir_okay=False, help=".osm, .osm.pbf or .graphml"
+            ...,
+            exists=True,
+            dir_okay=False,
+            help=".osm, .osm.pbf, .graphml, or road lines as .geojson, .gpkg, .shp",
         ),
         fmt: str = typer.Option(
-            None, "--format", help="osm | pbf | graphml (detected from the file name when omitted)"
+            None,
+            "--format",
+            help="osm | pbf | graphml | geojson | gpkg | shp (detected from the name when omitted)",
+        ),
+        layer: str = typer.Option(None, "--layer", help="GeoPackage layer (default: the first)"),
+        crs: str = typer.Option(
+            None, "--crs", help="CRS of a line file without one, e.g. EPSG:5186"
         ),
     ) -> None:
-        """Load a road network (OSM XML, PBF or osmnx graphml) into road_nodes/road_edges."""
-        from geo.load.osm import load_roads
+        """Load a road network into road_nodes/road_edges: OSM files via osmnx, or line files
+        with osmnx edge columns (u, v, key, highway...) or plain lines meeting at end points."""
+        from geo.load.lines import load_roads_any
 
-        _run(load_roads, file, fmt=fmt)
+        kw = {k: v for k, v in (("layer", layer), ("crs", crs)) if v}
+        _run(load_roads_any, file, fmt=fmt, **kw)
 
     @load_app.command("buildings")
     @domain_errors
     def buildings(
-        file: Path = typer.Argument(..., exists=True, dir_okay=False, help=".osm or .osm.pbf"),
-        fmt: str = typer.Option(None, "--format", help="osm | pbf (detected when omitted)"),
+        file: Path = typer.Argument(
+            ...,
+            exists=True,
+            dir_okay=False,
+            help=".osm, .osm.pbf, .geojson, an Overpass .json, or the Korean building .shp",
+        ),
+        fmt: str = typer.Option(
+            None,
+            "--format",
+            help="osm | pbf | geojson | overpass | kr-building (detected when omitted)",
+        ),
+        crs: str = typer.Option(None, "--crs", help="CRS of a .shp without a .prj"),
     ) -> None:
-        """Load building footprints (building=*) from an OSM file into buildings."""
-        from geo.load.osm import load_buildings
+        """Load building footprints (OSM, GeoJSON, Overpass JSON, Korean GIS건물통합정보 .shp)."""
+        from geo.load.buildings import load_buildings_any
 
-        _run(load_buildings, file, fmt=fmt)
+        kw = {"crs": crs} if crs else {}
+        _run(load_buildings_any, file, fmt=fmt, **kw)

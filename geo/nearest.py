@@ -27,7 +27,15 @@ from geo.bbox import check_lat_lon
 from geo.cameras import CAMERA_FIELDS
 from geo.db import AsyncReader, Plan, arun_plan, run_plan
 from geo.errors import InvalidInput
-from geo.views import bearing_and_distance, in_view, lines_of_sight_plan, pan_deg, view_of
+from geo.views import (
+    DORI_RANK,
+    bearing_and_distance,
+    dori_for,
+    in_view,
+    lines_of_sight_plan,
+    pan_deg,
+    view_of,
+)
 
 #: Largest ``k`` a caller may ask for.
 MAX_K = 50
@@ -387,6 +395,7 @@ def nearest_cameras_plan(
         distance_m=dist,
         bearing_deg=np.nan_to_num(bearing),
     )
+    dori = dori_for(cams, dist)  # from the candidate rows: no query
     los: dict[int, bool | None] = {}
     if has_b:
         los = yield from lines_of_sight_plan(
@@ -395,7 +404,8 @@ def nearest_cameras_plan(
             lat=lat,
             search_m=BUILDING_SEARCH_M,
         )
-    for c, v, s in zip(cams, views, seen.tolist(), strict=True):
+    for c, v, s, q in zip(cams, views, seen.tolist(), dori, strict=True):
+        c.update(q)
         at_point = c["bearing_deg"] is None
         if at_point:
             c["in_view"] = c["distance_m"] <= v.range_m
@@ -427,7 +437,12 @@ def nearest_cameras_plan(
         return 2
 
     tiers = {int(c["id"]): tier(c) for c in cams}
-    cams.sort(key=lambda c: (tiers[int(c["id"])], c["distance_m"], c["id"]))
+
+    def quality(c: dict[str, Any]) -> int:
+        # among cameras that see (or can turn to) the point, a better DORI level comes first
+        return -DORI_RANK[c["dori_level"]] if tiers[int(c["id"])] < 2 else 0
+
+    cams.sort(key=lambda c: (tiers[int(c["id"])], quality(c), c["distance_m"], c["id"]))
     best = cams[:k]
     net: dict[int, float | None] = {}
     if has_r:
@@ -452,14 +467,18 @@ def nearest_cameras(
     """The ``k`` best cameras for a point, best first, each with the reason it was chosen.
 
     Ranking: cameras that see the point (``in_view`` true, ``line_of_sight`` not false), then PTZ
-    cameras within range that can turn to it, then the nearest; by distance within each group.
+    cameras within range that can turn to it, then the nearest; within the first two groups the
+    better DORI level first (identify beats detect; unknown ranks with detect), then by distance.
     Each dict holds the registry fields, ``lon``/``lat``, ``distance_m`` (geodesic),
     ``bearing_deg`` (camera to point, clockwise from north), ``in_view`` (``None`` when the
     direction is unknown), ``pan_deg`` (PTZ turn needed; 0 when in view; ``None`` for a fixed
     camera not in view), ``line_of_sight`` (``None`` without buildings nearby),
     ``network_distance_m`` (``None`` without roads), the effective view (``view_heading_deg``,
     ``view_fov_deg``, ``view_range_m``, ``view_range_is_default``, ``direction_known``,
-    ``can_pan``), ``rank``, ``group`` (one of :data:`GROUPS`) and ``reason``.
+    ``can_pan``), ``rank``, ``group`` (one of :data:`GROUPS`) and ``reason``, and the image
+    quality at the point (:func:`geo.views.dori_for`): ``dori_px_per_m``, ``dori_level``
+    (detect / observe / recognise / identify / below_detect; ``None`` when the resolution is
+    unknown) and ``dori_note`` (what was assumed, or "resolution unknown").
 
     ``candidates`` is how many nearest cameras KNN fetches before ranking (default
     ``max(20, min(4k, 50))``); ``max_distance_m`` drops cameras farther than that.

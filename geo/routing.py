@@ -44,6 +44,9 @@ MAX_SNAP_M = 500.0  # a point farther than this from every usable road is refuse
 DETOUR_FACTOR = 1.4  # first search radius: typical network / straight-line ratio (one round)
 SMALL_GRAPH_NODES = 10_000  # up to here one full Dijkstra per route, above it bidirectional
 AT_NODE_M = 0.5  # a snapped point this close to an edge end stands on that node
+#: Snapping uses every (strongly) connected piece with at least this share of the largest one's
+#: nodes: cut-off fragments of an extract are left out, separate areas (two cities) are kept.
+MAIN_PIECE_SHARE = 0.1
 WALK_SPEED_KPH = 5.0  # nominal walking speed
 WALK_SPEED_RANGE_KPH = (3.0, 7.0)  # slowest / fastest plausible walking (review windows)
 WALK_RUN_CAP_KPH = 15.0  # a sustained run: faster than this on foot is infeasible
@@ -212,12 +215,13 @@ def _mode_graph(
     arc_edge = {
         (int(a), int(b)): (int(e), bool(f)) for a, b, e, f in zip(u, v, eidx, fwd, strict=True)
     }
-    # snap only onto the largest (strongly) connected piece: a point next to a cut-off fragment
-    # of the extract would otherwise be unreachable from everywhere
+    # snap only onto the large (strongly) connected pieces: a point next to a cut-off fragment
+    # of the extract would otherwise be unreachable from everywhere; each loaded area (Daejeon,
+    # Helsinki) is a large piece of its own (MAIN_PIECE_SHARE)
     _, labels = connected_components(csr[:n, :n], directed=True, connection="strong")
-    main = np.argmax(np.bincount(labels)) if len(labels) else 0
-    in_main = labels[g.src] == main
-    in_main &= labels[g.dst] == main
+    sizes = np.bincount(labels) if len(labels) else np.zeros(1, dtype=np.int64)
+    big = sizes >= max(1.0, MAIN_PIECE_SHARE * float(sizes.max()))
+    in_main = big[labels[g.src]] & (labels[g.src] == labels[g.dst])
     ti = np.flatnonzero(usable & in_main)
     return ModeGraph(
         csr=csr,

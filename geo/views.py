@@ -16,10 +16,16 @@ coverage (area covered) all use this module, so a camera's field of view is defi
   (``in_view`` is ``None``), only to be near enough.
 * **Buildings** block sight: the stored view polygon is a 2-D viewshed, rays cast from the camera
   and cut at the first footprint they hit (the building the camera is mounted on is ignored).
+* **Image quality at a point (DORI, EN 62676-4)**: pixels per metre across the scene at distance
+  ``d``: ``px/m = horizontal_px / (2 d tan(hfov / 2))``, with ``horizontal_px`` from the total
+  resolution (카메라화소수 x 10,000; 16:9 assumed: ``sqrt(px * 16 / 9)``) and ``hfov`` the lens's
+  horizontal field of view (:func:`dori_lens_fov_deg`). Levels: detect 25, observe 62.5,
+  recognise 125, identify 250 px/m (:data:`DORI_LEVELS`). Unknown resolution: no value, said so.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +62,31 @@ FIXED_FOV_DEG = 70.0
 MOUNT_TOLERANCE_M = 2.0
 #: Angular step of the viewshed rays (degrees).
 RAY_STEP_DEG = 3.0
+
+
+#: EN 62676-4 DORI levels, best first: (name, minimum pixels per metre).
+DORI_LEVELS: tuple[tuple[str, float], ...] = (
+    ("identify", 250.0),
+    ("recognise", 125.0),
+    ("observe", 62.5),
+    ("detect", 25.0),
+)
+#: The level name of a point below 25 px/m.
+DORI_BELOW = "below_detect"
+#: Image aspect ratio assumed when only the total pixel count is known (1080p, 4 MP 1440p...).
+DORI_ASPECT = 16.0 / 9.0
+#: A camera closer than this is measured at this distance (px/m grows without bound at 0 m).
+DORI_MIN_DISTANCE_M = 1.0
+#: Rank of each level for the nearest-camera ranking: unknown ranks with "detect" (it may be as
+#: good, it is not shown to be better), "below_detect" last.
+DORI_RANK: dict[str | None, int] = {
+    "identify": 4,
+    "recognise": 3,
+    "observe": 2,
+    "detect": 1,
+    None: 1,
+    DORI_BELOW: 0,
+}
 
 
 @dataclass(frozen=True)
@@ -113,6 +144,85 @@ def view_of(camera: Any) -> View:
         range_m=get("range_m"),
         ptz=bool(get("ptz", False)),
     )
+
+
+def dori_lens_fov_deg(*, fov_deg: float | None, camera_type: str | None = None) -> float:
+    """Horizontal field of view of the lens (degrees) for DORI.
+
+    The camera's own ``fov_deg`` when it is a lens angle (under 180 degrees). A recorded 360
+    (all-round, PTZ panning) or no value is coverage over time, not a lens: the default lens of
+    the type when it is one (:data:`DEFAULT_FOV_DEG`), else :data:`FIXED_FOV_DEG` (a PTZ at
+    its widest zoom is about this wide).
+    """
+    if fov_deg is not None and 0 < float(fov_deg) < 180.0:
+        return float(fov_deg)
+    by_type = DEFAULT_FOV_DEG.get((camera_type or "").lower(), FIXED_FOV_DEG)
+    return by_type if by_type < 180.0 else FIXED_FOV_DEG
+
+
+def dori_px_per_m(
+    *,
+    resolution_px: np.ndarray | float | None,
+    hfov_deg: np.ndarray | float,
+    distance_m: np.ndarray | float,
+    aspect: float = DORI_ASPECT,
+) -> np.ndarray:
+    """Pixels per metre across the scene at ``distance_m`` (NaN where the resolution is unknown).
+
+    ``px/m = w / (2 d tan(hfov / 2))`` with ``w = sqrt(resolution_px * aspect)`` horizontal pixels
+    and ``d`` at least :data:`DORI_MIN_DISTANCE_M`. Vectorised over cameras.
+    """
+    res = np.asarray(
+        np.nan if resolution_px is None else resolution_px, dtype=float
+    )  # None in an array -> nan
+    res = np.where(res > 0, res, np.nan)
+    width = np.sqrt(res * aspect)
+    d = np.maximum(np.asarray(distance_m, dtype=float), DORI_MIN_DISTANCE_M)
+    half = np.radians(np.asarray(hfov_deg, dtype=float)) / 2.0
+    return width / (2.0 * d * np.tan(half))
+
+
+def dori_level(px_per_m: float | None) -> str | None:
+    """The EN 62676-4 level reached at ``px_per_m`` (``None`` when unknown)."""
+    if px_per_m is None or not math.isfinite(px_per_m):
+        return None
+    for name, need in DORI_LEVELS:
+        if px_per_m >= need:
+            return name
+    return DORI_BELOW
+
+
+def dori_for(cameras: list[dict[str, Any]], distance_m: Any) -> list[dict[str, Any]]:
+    """``dori_px_per_m``, ``dori_level`` and ``dori_note`` for camera dicts at given distances.
+
+    Reads ``resolution_px``, ``fov_deg`` and ``camera_type`` of each dict (no query); the note
+    says what was assumed, or that the resolution is unknown. The same formula as
+    :func:`dori_px_per_m`, in plain Python: a nearest-camera answer has 20-50 candidates, too few
+    for numpy to pay off on the hot path.
+    """
+    out = []
+    for c, d in zip(cameras, np.asarray(distance_m, dtype=float).tolist(), strict=True):
+        res = c.get("resolution_px")
+        if not res or res <= 0:
+            out.append(
+                {"dori_px_per_m": None, "dori_level": None, "dori_note": "resolution unknown"}
+            )
+            continue
+        fov = c.get("fov_deg")
+        own = fov is not None and 0 < float(fov) < 180.0
+        lens = dori_lens_fov_deg(fov_deg=fov, camera_type=c.get("camera_type"))
+        p = math.sqrt(float(res) * DORI_ASPECT) / (
+            2.0 * max(d, DORI_MIN_DISTANCE_M) * math.tan(math.radians(lens) / 2.0)
+        )
+        out.append(
+            {
+                "dori_px_per_m": round(p, 1),
+                "dori_level": dori_level(p),
+                "dori_note": f"{float(res) / 1e6:g} MP, 16:9 assumed, {lens:g}° lens"
+                + ("" if own else " (default)"),
+            }
+        )
+    return out
 
 
 def angle_diff_deg(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
@@ -213,9 +323,11 @@ def viewshed_metric(
         reach[has] = shapely.distance(origin, hits[has])
     px = x0 + reach * np.sin(rad)
     py = y0 + reach * np.cos(rad)
-    ring = list(zip(px, py, strict=True)) if closed else [(x0, y0), *zip(px, py, strict=True)]
-    poly = Polygon(ring)
-    if not poly.is_valid:
+    if not closed:
+        px = np.concatenate([[x0], px])
+        py = np.concatenate([[y0], py])
+    poly = shapely.polygons(np.column_stack([px, py]))
+    if obstacles is not None and not poly.is_valid:
         poly = shapely.make_valid(poly)
         if not isinstance(poly, Polygon):
             parts = [g for g in getattr(poly, "geoms", []) if isinstance(g, Polygon)]
@@ -247,21 +359,18 @@ def compute_views(
         )
         tree = shapely.STRtree(blds)
     out = []
+    polys = []
     for i, cam in enumerate(cameras):
         v = view_of(cam)
         origin = shapely.Point(mx[i], my[i])
         obstacles = None
         if tree is not None:
-            idx = tree.query(origin.buffer(v.range_m))
+            idx = tree.query(origin, predicate="dwithin", distance=v.range_m)
             near = blds[idx]
             near = near[shapely.distance(near, origin) > MOUNT_TOLERANCE_M] if near.size else near
             if near.size:
                 obstacles = shapely.union_all(near)
-        poly = viewshed_metric(origin, v, obstacles, step_deg=RAY_STEP_DEG)
-        poly4326 = shapely.transform(
-            poly, lambda xy: np.column_stack(inv.transform(xy[:, 0], xy[:, 1]))
-        )
-        geom = poly4326 if isinstance(poly4326, MultiPolygon) else MultiPolygon([poly4326])
+        polys.append(viewshed_metric(origin, v, obstacles, step_deg=RAY_STEP_DEG))
         out.append(
             {
                 "camera_id": cam["id"],
@@ -271,9 +380,15 @@ def compute_views(
                 "range_is_default": v.range_is_default,
                 "direction_known": v.direction_known,
                 "clipped_by_buildings": obstacles is not None,
-                "geom": geom,
             }
         )
+    # back to lon/lat in one transform call for all polygons
+    back = shapely.transform(
+        np.array(polys, dtype=object),
+        lambda xy: np.column_stack(inv.transform(xy[:, 0], xy[:, 1])),
+    )
+    for row, poly4326 in zip(out, back, strict=True):
+        row["geom"] = poly4326 if isinstance(poly4326, MultiPolygon) else MultiPolygon([poly4326])
     return out
 
 

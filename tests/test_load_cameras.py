@@ -64,6 +64,8 @@ def test_reload_same_file_changes_nothing(session: Session) -> None:
     ["cctv_standard_old_cp949.csv", "cctv_standard_new_utf8bom.csv", "cctv_standard_new.xlsx"],
 )
 def test_kr_standard_layouts_and_encodings(session: Session, name: str) -> None:
+    # the sample holds Daejeon's national standard file too: look only at the rows loaded here
+    before = session.execute(text("select coalesce(max(id), 0) from cameras")).scalar_one()
     rep = load_cameras(session, path=FIX / name)
     assert rep.fmt == "kr-standard"
     assert rep.inserted == 8
@@ -72,7 +74,8 @@ def test_kr_standard_layouts_and_encodings(session: Session, name: str) -> None:
             text("""
         select purpose, camera_count, heading_deg, retention_days, resolution_px, agency,
                st_y(geom) lat, st_x(geom) lon, installed_on
-        from cameras where source = 'kr-standard' order by id limit 1""")
+        from cameras where source = 'kr-standard' and id > :before order by id limit 1"""),
+            {"before": before},
         )
         .mappings()
         .one()
@@ -139,14 +142,19 @@ def test_failed_load_leaves_database_unchanged(fresh_engine: Engine, monkeypatch
     def boom(*a, **k):  # the process dies after the rows were written, before commit
         raise RuntimeError("killed mid-load")
 
+    def count() -> int:
+        with Session(fresh_engine) as s:
+            return int(
+                s.execute(
+                    text("select count(*) from cameras where source = 'kr-standard'")
+                ).scalar_one()
+            )
+
+    before = count()  # the sample's national standard file
     monkeypatch.setattr(mod, "record_load", boom)
     with Session(fresh_engine) as s, pytest.raises(RuntimeError), s.begin():
         load_cameras(s, path=FIX / "cctv_standard_new_utf8bom.csv")
-    with Session(fresh_engine) as s:
-        n = s.execute(
-            text("select count(*) from cameras where source = 'kr-standard'")
-        ).scalar_one()
-    assert n == 0
+    assert count() == before
 
 
 def test_unknown_layout_and_format_are_clear_errors(tmp_path: Path) -> None:

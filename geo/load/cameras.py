@@ -143,17 +143,59 @@ def _parse_month(v: str) -> dt.date | None:
     return dt.date(year, month, 1)
 
 
-def _kr_heading(text: str) -> tuple[float | None, float | None]:
-    """(heading_deg, fov_deg) from 촬영방면정보 such as '동측', '북서방향', '360도전방면'."""
-    t = (text or "").replace(" ", "")
+_KR_COMPASS = {
+    "북동": 45.0,
+    "동북": 45.0,
+    "남동": 135.0,
+    "동남": 135.0,
+    "남서": 225.0,
+    "서남": 225.0,
+    "북서": 315.0,
+    "서북": 315.0,
+    "동": 90.0,
+    "서": 270.0,
+    "남": 180.0,
+    "북": 0.0,
+}
+_RE_ALL_ROUND = re.compile(
+    r"^(360(도|°|º)?(전방면|전방위|전방향|전방|방향|방면|회전)?|전방위|전방향)$"
+)
+_RE_DEGREES = re.compile(r"^(?:방위각)?(\d{1,3}(?:\.\d+)?)(?:도|°|º)(?:방향|방면|향)?$")
+_RE_COMPASS = re.compile(
+    r"^정?("
+    + "|".join(sorted(_KR_COMPASS, key=len, reverse=True))
+    + r")(?:쪽|측|향)?(?:방향|방면)?$"
+)
+
+
+def kr_direction(text: str | None) -> tuple[float | None, float | None, str]:
+    """Heading, field of view and kind of a 촬영방면정보 text, taken only where it is a direction.
+
+    ``"360°"``, ``"360도 전방면"`` -> all-round (fov 360); ``"45°"``, ``"270도 방향"`` -> heading in
+    degrees; ``"북동"``, ``"동측"``, ``"남쪽 방향"`` -> compass heading. Anything else (landmarks such
+    as ``"서대전농협 뒷길"``, ``"좌우양방향"``, ``"반경 2~3m"``) is not a direction: ``(None, None,
+    "text")``, and the text stays in ``raw``. Kinds: ``all-round``, ``degrees``, ``compass``, ``text``,
+    ``empty``.
+    """
+    t = re.sub(r"\s+", "", text or "")
     if not t:
-        return None, None
-    if "360" in t or "전방" in t or "전방위" in t:
-        return None, 360.0
-    for word, deg in KR_DIRECTIONS.items():  # two-character words first
-        if word in t:
-            return deg, None
-    return None, None
+        return None, None, "empty"
+    if _RE_ALL_ROUND.match(t):
+        return None, 360.0, "all-round"
+    if m := _RE_DEGREES.match(t):
+        deg = float(m.group(1))
+        if deg < 360.0:
+            return deg, None, "degrees"
+        return None, None, "text"
+    if m := _RE_COMPASS.match(t):
+        return _KR_COMPASS[m.group(1)], None, "compass"
+    return None, None, "text"
+
+
+def _kr_heading(text: str) -> tuple[float | None, float | None]:
+    """(heading_deg, fov_deg) of a 촬영방면정보 text (see :func:`kr_direction`)."""
+    heading, fov, _ = kr_direction(text)
+    return heading, fov
 
 
 def _point_wkt(lon: float | None, lat: float | None) -> str:
@@ -215,7 +257,9 @@ def _from_kr_standard(n: int, r: dict[str, str]) -> dict[str, Any] | Reject:
         int(pixels * 10_000) if pixels and pixels < 10_000 else (int(pixels) if pixels else None)
     )
     agency = r.get("관리기관명") or None
-    ext = f"{agency}:{r['번호']}" if r.get("번호") else _row_id(r)
+    # 관리번호 (current layout) is the agency's own id: stable across releases of the file
+    num = r.get("관리번호") or r.get("번호")
+    ext = f"{agency}:{num}" if num else _row_id(r)
     return _camera_row(
         source="kr-standard",
         external_id=ext,
@@ -232,6 +276,87 @@ def _from_kr_standard(n: int, r: dict[str, str]) -> dict[str, Any] | Reject:
         installed_on=installed_on,
         raw=r,
     )
+
+
+#: A coordinate shared by at least this many rows with at least PLACEHOLDER_MIN_ADDRESSES
+#: different addresses is a placeholder, not a place (990 Daejeon rows sit at 36.1, 127.1; the
+#: most rows legitimately sharing a pole in that file are 9, with 2 addresses).
+PLACEHOLDER_MIN_ROWS = 10
+PLACEHOLDER_MIN_ADDRESSES = 5
+#: A round coordinate (at most 2 decimals in both) this far from the median of its agency's other
+#: cameras is a placeholder too; any other point this far is kept but reported as suspect.
+FAR_FROM_AGENCY_KM = 15.0
+
+
+def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    import math
+
+    dy = (lat1 - lat2) * 111.2
+    dx = (lon1 - lon2) * 111.2 * math.cos(math.radians((lat1 + lat2) / 2))
+    return math.hypot(dx, dy)
+
+
+def _round_text(v: str) -> bool:
+    return bool(re.fullmatch(r"-?\d+(\.\d{0,2})?", (v or "").strip()))
+
+
+def kr_placeholders(
+    rows: list[Any],
+) -> tuple[dict[int, str], dict[str, list[int]]]:
+    """Placeholder coordinates of a standard-data file, decided on the whole file.
+
+    Returns ({line: reason} of placeholder rows, {agency: [lines]} of suspect rows: points far
+    (:data:`FAR_FROM_AGENCY_KM`) from the median of their agency's cameras, kept but reported).
+    A placeholder is a point many rows with different addresses share, or a round value far from
+    the agency's other cameras.
+    """
+    import statistics
+    from collections import defaultdict
+
+    pts: dict[int, tuple[float, float, str, str]] = {}
+    for n, r in rows:
+        lat = parse_float(r.get("WGS84위도") or r.get("위도"))
+        lon = parse_float(r.get("WGS84경도") or r.get("경도"))
+        if check_wgs84(lat, lon) is None:
+            assert lat is not None and lon is not None
+            addr = (r.get("소재지도로명주소") or r.get("소재지지번주소") or "").strip()
+            pts[n] = (lat, lon, addr, r.get("관리기관명") or "")
+    groups: dict[tuple[float, float], list[int]] = defaultdict(list)
+    for n, (lat, lon, _, _) in pts.items():
+        groups[(round(lat, 6), round(lon, 6))].append(n)
+    out: dict[int, str] = {}
+    for (lat, lon), ns in groups.items():
+        addrs = {pts[n][2] for n in ns if pts[n][2]}
+        if len(ns) >= PLACEHOLDER_MIN_ROWS and len(addrs) >= PLACEHOLDER_MIN_ADDRESSES:
+            why = (
+                f"placeholder coordinate: {len(ns)} rows with {len(addrs)} different addresses "
+                f"share {lat:g}, {lon:g}"
+            )
+            out.update({n: why for n in ns})
+    by_agency: dict[str, list[int]] = defaultdict(list)
+    for n, p in pts.items():
+        if n not in out:
+            by_agency[p[3]].append(n)
+    raw = dict(rows)
+    suspects: dict[str, list[int]] = {}
+    for agency, ns in by_agency.items():
+        if len(ns) < 10:
+            continue
+        mlat = statistics.median(pts[n][0] for n in ns)
+        mlon = statistics.median(pts[n][1] for n in ns)
+        for n in ns:
+            lat, lon = pts[n][0], pts[n][1]
+            d = _km(lat, lon, mlat, mlon)
+            if d <= FAR_FROM_AGENCY_KM:
+                continue
+            r = raw[n]
+            if _round_text(r.get("WGS84위도") or r.get("위도") or "") and _round_text(
+                r.get("WGS84경도") or r.get("경도") or ""
+            ):
+                out[n] = f"placeholder coordinate: round value {d:.0f} km from {agency}'s cameras"
+            else:
+                suspects.setdefault(agency, []).append(n)
+    return out, suspects
 
 
 def _daejeon_raw(facility_id: str, name: str, address: str, address_old: str, updated: str) -> dict:
@@ -506,12 +631,35 @@ def parse_cameras(
         else:
             raise LoadError(f"{fmt} files must be CSV or XLSX, got {path.name}", field="format")
     report = LoadReport(kind="cameras", fmt=fmt, path=str(path.resolve()), encoding=enc)
+    placeholders: dict[int, str] = {}
+    if fmt == "kr-standard":
+        placeholders, suspects = kr_placeholders(items)  # (line, row) pairs here
+        for agency, ns in sorted(suspects.items()):
+            shown = ", ".join(str(n) for n in ns[:20]) + (
+                f" and {len(ns) - 20} more" if len(ns) > 20 else ""
+            )
+            report.warnings.append(
+                f"{len(ns)} rows of {agency or 'no agency'} lie more than {FAR_FROM_AGENCY_KM:g} km "
+                f"from the median of that agency's cameras: suspect location, loaded (lines {shown})"
+            )
     out: dict[tuple[str, str], dict[str, Any]] = {}
     seen_at: dict[tuple[str, str], int] = {}
     for item in tqdm(items, desc=f"cameras {path.name}", unit="row", disable=not progress):
         n = item[0]
-        res = conv(*item)
         report.rows_read += 1
+        if n in placeholders:
+            r = item[1]
+            report.rejects.append(
+                Reject(
+                    n,
+                    placeholders[n],
+                    "WGS84위도/WGS84경도",
+                    f"{r.get('WGS84위도') or r.get('위도')},{r.get('WGS84경도') or r.get('경도')} "
+                    f"{r.get('소재지도로명주소') or r.get('소재지지번주소') or ''}".strip(),
+                )
+            )
+            continue
+        res = conv(*item)
         if isinstance(res, Reject):
             report.rejects.append(res)
             continue
@@ -535,7 +683,40 @@ def parse_cameras(
             continue
         out[key] = res
         seen_at[key] = n
+    if fmt == "kr-standard":
+        _kr_summary(report, items, list(out.values()), placeholders)
     return list(out.values()), report
+
+
+def _kr_summary(
+    report: LoadReport,
+    items: list[Any],
+    rows: list[dict[str, Any]],
+    placeholders: dict[int, str],
+) -> None:
+    """Explain the counts of a standard-data load: rows vs cameras (카메라대수), directions."""
+    from collections import Counter
+
+    def cams(r: dict[str, str]) -> int:
+        c = parse_int(r.get("카메라대수")) if r.get("카메라대수") else 1
+        return max(1, c or 1)
+
+    total = sum(cams(r) for _, r in items)
+    ph_rows = [r for n, r in items if n in placeholders]
+    loaded = sum(int(r["camera_count"]) for r in rows)
+    report.warnings.append(
+        f"{len(items)} rows = {total} cameras (카메라대수); one row per site with camera_count = "
+        f"카메라대수; loaded {len(rows)} rows = {loaded} cameras; {len(ph_rows)} rows = "
+        f"{sum(cams(r) for r in ph_rows)} cameras at placeholder coordinates not loaded"
+    )
+    kinds = Counter(kr_direction(r.get("촬영방면정보"))[2] for _, r in items)
+    report.warnings.append(
+        "촬영방면정보: "
+        + ", ".join(
+            f"{k} {kinds.get(k, 0)}" for k in ("all-round", "degrees", "compass", "text", "empty")
+        )
+        + " (only all-round, degrees and compass words are used as a view; text stays in raw)"
+    )
 
 
 def load_cameras(

@@ -505,32 +505,7 @@ def load_roads(
 
     bar.set_postfix_str("pruning")
     hull = _hull_wkt([(float(d["x"]), float(d["y"])) for _, d in G.nodes(data=True) if "x" in d])
-    removed_edges = removed_nodes = 0
-    if hull:
-        removed_edges = session.execute(
-            text("""
-                delete from road_edges e
-                where st_coveredby(e.geom, st_geomfromtext(:hull, 4326))
-                  and (e.source, e.target, e.osm_key) not in (
-                      select * from unnest(cast(:s as bigint[]), cast(:t as bigint[]),
-                                           cast(:k as int[])))
-            """),
-            {
-                "hull": hull,
-                "s": [e["source"] for e in edges],
-                "t": [e["target"] for e in edges],
-                "k": [e["osm_key"] for e in edges],
-            },
-        ).rowcount  # type: ignore[attr-defined]
-        removed_nodes = session.execute(
-            text("""
-                delete from road_nodes n
-                where st_coveredby(n.geom, st_geomfromtext(:hull, 4326))
-                  and n.id <> all(cast(:ids as bigint[]))
-                  and not exists (select 1 from road_edges e where e.source = n.id or e.target = n.id)
-            """),
-            {"hull": hull, "ids": [n["id"] for n in nodes]},
-        ).rowcount  # type: ignore[attr-defined]
+    removed_edges, removed_nodes = prune_road_area(session, hull_wkt=hull, nodes=nodes, edges=edges)
     bar.update(1)
     bar.close()
     n_two = sum(1 for e in edges if not e["oneway"])
@@ -546,6 +521,44 @@ def load_roads(
     record_load(session, report)
     _after_roads_load(session)
     return report
+
+
+def prune_road_area(
+    session: Session,
+    *,
+    hull_wkt: str | None,
+    nodes: list[dict[str, Any]],
+    edges: list[dict[str, Any]],
+) -> tuple[int, int]:
+    """Delete the edges and nodes inside a loaded file's area (``hull_wkt``) that the file no
+    longer has, so that a changed file replaces the network of its area; returns (edges, nodes)."""
+    if not hull_wkt:
+        return 0, 0
+    removed_edges = session.execute(
+        text("""
+            delete from road_edges e
+            where st_coveredby(e.geom, st_geomfromtext(:hull, 4326))
+              and (e.source, e.target, e.osm_key) not in (
+                  select * from unnest(cast(:s as bigint[]), cast(:t as bigint[]),
+                                       cast(:k as int[])))
+        """),
+        {
+            "hull": hull_wkt,
+            "s": [e["source"] for e in edges],
+            "t": [e["target"] for e in edges],
+            "k": [e["osm_key"] for e in edges],
+        },
+    ).rowcount  # type: ignore[attr-defined]
+    removed_nodes = session.execute(
+        text("""
+            delete from road_nodes n
+            where st_coveredby(n.geom, st_geomfromtext(:hull, 4326))
+              and n.id <> all(cast(:ids as bigint[]))
+              and not exists (select 1 from road_edges e where e.source = n.id or e.target = n.id)
+        """),
+        {"hull": hull_wkt, "ids": [n["id"] for n in nodes]},
+    ).rowcount  # type: ignore[attr-defined]
+    return int(removed_edges), int(removed_nodes)
 
 
 def _after_roads_load(session: Session) -> None:

@@ -24,10 +24,13 @@ def sample_files(data_dir: Path | None = None) -> list[tuple[str, Path, dict[str
     files: list[tuple[str, Path, dict[str, Any]]] = []
     if importlib.util.find_spec("geo.load.osm") is not None:
         files += [
+            ("roads", d / "daejeon-osm" / "daejeon_arterial_osm.geojson", {}),
+            ("buildings", d / "daejeon-osm" / "yuseong_cnu_osm_buildings.geojson", {}),
             ("roads", d / "helsinki-osm" / "helsinki_center_highways.osm", {}),
             ("buildings", d / "helsinki-osm" / "helsinki_center.osm", {}),
         ]
     files += [
+        ("cameras", d / "daejeon-cctv" / "national_standard_cctv_daejeon_2026_cp949.csv", {}),
         ("cameras", d / "daejeon-cctv" / "cctv_daejeon_2015_cp949.csv", {}),
         ("cameras", d / "daejeon-cctv" / "traffic_cctv_daejeon.csv", {}),
         ("cameras", d / "helsinki-osm" / "helsinki_center.osm.pbf", {}),
@@ -41,9 +44,10 @@ def _loader(kind: str) -> Callable[..., LoadReport]:
         return load_cameras
     if kind == "incidents":
         return load_incidents
-    from geo.load import osm  # type: ignore[attr-defined,unused-ignore]
+    from geo.load.buildings import load_buildings_any
+    from geo.load.lines import load_roads_any
 
-    return {"roads": osm.load_roads, "buildings": osm.load_buildings}[kind]
+    return {"roads": load_roads_any, "buildings": load_buildings_any}[kind]
 
 
 def load_sample(
