@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from geo.access import gate
 from geo.access.tokens import token_claims_async, user_cache, user_from_claims
-from geo.db import AsyncReader, read_connection, session_scope
+from geo.db import AsyncReader, get_engine, read_connection, session_scope
+from geo.errors import Forbidden, Unauthorized
 from geo.models.access import User
 from geo.settings import get_settings
 
@@ -75,23 +79,147 @@ async def get_reader() -> AsyncIterator[AsyncReader]:
 ReaderDep = Annotated[AsyncReader, Depends(get_reader)]
 
 
+#: The console's session: an HttpOnly cookie holding the bearer token, and the readable
+#: double-submit cookie whose value unsafe requests repeat in :data:`CSRF_HEADER`.
+SESSION_COOKIE = "gt_session"
+CSRF_COOKIE = "gt_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def media_route(kind: str) -> Callable[[_F], _F]:
+    """Mark a video endpoint as one that also accepts a media token (``?mt=``) of ``kind``
+    (``live``, ``snapshot``, ``clip``); every other route refuses media tokens."""
+
+    def mark(fn: _F) -> _F:
+        fn.media_kind = kind  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def _csrf_ok(request: Request) -> bool:
+    sent = request.headers.get(CSRF_HEADER, "")
+    kept = request.cookies.get(CSRF_COOKIE, "")
+    return bool(sent and kept) and hmac.compare_digest(sent.encode(), kept.encode())
+
+
+def _refuse_csrf(request: Request, claims: dict[str, Any]) -> NoReturn:
+    """Audit (own transaction) and refuse a cookie-authenticated unsafe request without the
+    double-submit header."""
+    from geo.access.audit import audit_detached
+
+    reason = (
+        f"{request.method} with the session cookie needs header {CSRF_HEADER} equal to the "
+        f"{CSRF_COOKIE} cookie"
+    )
+    with session_scope() as s:
+        audit_detached(
+            s,
+            action="denied",
+            username=str(claims.get("sub"))[:64],
+            client_ip=client_ip(request),
+            reason=reason,
+            detail={
+                "access": "csrf",
+                "code": "csrf",
+                "method": request.method,
+                "path": request.url.path[:200],
+            },
+        )
+    raise Forbidden(reason, field=CSRF_HEADER, code="csrf")
+
+
+def _route_label(request: Request) -> str:
+    """``METHOD /route/{template}`` of a request, for audit records (never the raw URL)."""
+    route = request.scope.get("route")
+    return f"{request.method} {getattr(route, 'path', '?')}"
+
+
+async def _checked_claims(
+    request: Request, reader: AsyncReader, token: str | None, *, media: bool = False
+) -> dict[str, Any]:
+    """:func:`token_claims_async`, with every 401 audited first (the user name the token
+    claims and the address; bounded per address, :func:`geo.access.gate.record_unauthenticated`)."""
+    try:
+        return await token_claims_async(reader, token, cache=user_cache(), media=media)
+    except Unauthorized as e:
+        await run_in_threadpool(
+            gate.record_unauthenticated,
+            get_engine(),
+            error=e,
+            token=token,
+            client_ip=client_ip(request),
+            route=_route_label(request),
+            path_params=request.path_params,
+        )
+        raise
+
+
 async def token_claims(
     request: Request,
     reader: ReaderDep,
     bearer: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> dict[str, Any]:
-    """The claims of the bearer token (``Authorization: Bearer``, or ``?access_token=`` for media
-    URLs that a browser loads without headers) after checking its user exists and is active;
-    401 when missing, forged, expired or disabled. Runs on the event loop: no thread hop."""
-    # media URLs (<img>, <video>, the map page) carry the token as ?access_token=; read here
-    # rather than declared, to keep it out of every route's schema and parameter solving
-    token = bearer or request.query_params.get("access_token")
-    claims = await token_claims_async(reader, token, cache=user_cache())
+    """The claims of the caller's token after checking its user exists and is active; 401 when
+    missing, forged, expired or disabled. Runs on the event loop: no thread hop.
+
+    The token comes from the ``Authorization: Bearer`` header, else the console's HttpOnly
+    session cookie (then a non-GET request needs ``X-CSRF-Token`` equal to the ``gt_csrf``
+    cookie, else 403, audited); never from the query string. Only the video routes
+    (:func:`media_route`) also take a media token ``?mt=``, whose claims land in
+    ``request.state.media`` for the gate (camera, kind and share are checked there).
+
+    Every route, so none can forget: a 401 is audited (bounded per address), and a client
+    address outside the user's registered ranges is refused with 403, audited
+    (:func:`geo.access.gate.address_allowed`, from the same read: no extra round trip).
+    """
+    cookie = request.cookies.get(SESSION_COOKIE)
+    kind = getattr(request.scope.get("endpoint"), "media_kind", None)
+    mt = request.query_params.get("mt") if kind is not None else None
+    if bearer or cookie or not mt:
+        claims = await _checked_claims(request, reader, bearer or cookie)
+        if not bearer and request.method not in SAFE_METHODS and not _csrf_ok(request):
+            await run_in_threadpool(_refuse_csrf, request, claims)
+    else:
+        claims = await _checked_claims(request, reader, mt, media=True)
+        request.state.media = claims
+    ip = client_ip(request)
+    if not gate.address_allowed(claims.get("cidrs"), ip):  # every route: registered address
+        await run_in_threadpool(
+            gate.refuse_address,
+            get_engine(),
+            claims=claims,
+            client_ip=ip,
+            route=_route_label(request),
+            path_params=request.path_params,
+        )
     request.state.claims = claims
     return claims
 
 
 Claims = Annotated[dict[str, Any], Depends(token_claims)]
+
+
+def media_claims(
+    request: Request,
+    claims: Claims,
+    mt: Annotated[
+        str | None,
+        Query(
+            max_length=2048,
+            description="media token of a video link (instead of the Authorization header; "
+            "one user, camera, share and kind, a few minutes)",
+        ),
+    ] = None,
+) -> dict[str, Any] | None:
+    """The media token's claims when the request was authenticated by ``?mt=``, else ``None``."""
+    return getattr(request.state, "media", None)
+
+
+MediaClaims = Annotated[dict[str, Any] | None, Depends(media_claims)]
 
 
 def current_user(request: Request, session: SessionDep, claims: Claims) -> User:

@@ -32,6 +32,22 @@ def resolve_workers(workers: int) -> int:
     return workers if workers > 0 else (os.cpu_count() or 1)
 
 
+def check_keys() -> str:
+    """Refuse to serve with a weak signing key (:func:`geo.access.keys.check_signing_key`: the
+    old default, an empty or short ``GOLDENTIME_SECRET_KEY``, unless ``GOLDENTIME_DEV_MODE=1``);
+    makes the first random key in the state folder when there is none. Returns the key id
+    that signs (with a warning in dev mode when the key is weak)."""
+    from geo.access.keys import check_signing_key, weak_secret_reason
+    from geo.settings import get_settings
+
+    key = check_signing_key()
+    s = get_settings()
+    why = weak_secret_reason(s.secret_key)
+    if why is not None and s.dev_mode:
+        print(f"WARNING (GOLDENTIME_DEV_MODE=1): {why}; never serve real users like this")
+    return key.kid
+
+
 def serve(
     app: str = "api.main:app",
     *,
@@ -42,8 +58,11 @@ def serve(
     log_level: str = "info",
     access_log: bool = True,
 ) -> None:
-    """Serve ``app`` (an import string) until interrupted."""
+    """Serve ``app`` (an import string) until interrupted; refuses a weak signing key first
+    (:func:`check_keys`)."""
     import uvicorn
+
+    check_keys()
     from uvicorn.supervisors import Multiprocess
 
     n = resolve_workers(workers)
@@ -73,6 +92,12 @@ def main() -> None:
     ap.add_argument("--log-level", default="info")
     ap.add_argument("--no-access-log", action="store_true")
     a = ap.parse_args()
+    from geo.errors import GoldentimeError
+
+    try:
+        check_keys()
+    except GoldentimeError as e:
+        raise SystemExit(f"error: {e.message}") from None
     serve(
         a.app,
         host=a.host,

@@ -15,9 +15,15 @@ def serve(
     ),
 ) -> None:
     """Serve the HTTP API and the maps."""
-    from api.server import resolve_workers
+    from api.server import check_keys, resolve_workers
     from api.server import serve as run
+    from geo.errors import GoldentimeError
 
+    try:
+        kid = check_keys()  # a weak GOLDENTIME_SECRET_KEY: refuse, saying what to do
+    except GoldentimeError as e:
+        typer.secho(f"error: {e.message}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
     s = get_settings()
     n = resolve_workers(s.workers if workers is None else workers)
     host = host or s.host
@@ -29,6 +35,7 @@ def serve(
         f"  health:       {base}/health\n"
         f"  cameras:      {base}/api/cameras?bbox=127.30,36.30,127.40,36.40\n"
         f"  workers:      {n}\n"
+        f"  signing key:  {kid} (goldentime keys list|rotate)\n"
     )
     run("api.main:app", host=host, port=port, workers=n)
 

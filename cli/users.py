@@ -111,11 +111,14 @@ def enable(name: str = typer.Argument(...)) -> None:
 def demo() -> None:
     """Create the demo users (idempotent), allowed from 127.0.0.1/32 and ::1/128, and say how to
     log in. Password: GOLDENTIME_DEMO_PASSWORD (default 'goldentime-demo')."""
+    from geo.access.keys import ensure_key
     from geo.access.users import DEMO_CIDRS, DEMO_USERS, ensure_demo_users
     from geo.db import session_scope
     from geo.settings import get_settings
 
     password = os.environ.get(DEMO_PASSWORD_ENV) or DEMO_PASSWORD_DEFAULT
+    if get_settings().secret_key is None:
+        ensure_key()  # the signing key the demo's tokens will carry (0600, state folder)
     with session_scope() as s:
         done = dict(ensure_demo_users(s, password=password))
     agencies = {n: (r, a) for n, r, a in DEMO_USERS}

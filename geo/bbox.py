@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from geo.errors import InvalidInput
@@ -15,8 +16,9 @@ class BBox:
     max_lat: float
 
     @classmethod
-    def parse(cls, text: str, *, field: str = "bbox") -> BBox:
-        """Parse ``"min_lon,min_lat,max_lon,max_lat"``, checking ranges and order."""
+    def parse(cls, text: str, *, field: str = "bbox", max_area_km2: float | None = None) -> BBox:
+        """Parse ``"min_lon,min_lat,max_lon,max_lat"``, checking ranges and order, and (with
+        ``max_area_km2``) the size a route can work on, all naming ``field``."""
         parts = [p.strip() for p in text.split(",")]
         if len(parts) != 4:
             raise InvalidInput(
@@ -35,7 +37,21 @@ class BBox:
             )
         if a > c or b > d:
             raise InvalidInput(f"{field} min must not exceed max: {text!r}", field=field)
-        return cls(a, b, c, d)
+        box = cls(a, b, c, d)
+        if max_area_km2 is not None and not (c - a < 180 and box.area_km2() <= max_area_km2):
+            raise InvalidInput(
+                f"{field} covers about {box.area_km2():,.0f} km², more than the "
+                f"{max_area_km2:,.0f} km² this route works on: use a smaller bbox",
+                field=field,
+            )
+        return box
+
+    def area_km2(self) -> float:
+        """Area of the box on the sphere (R = 6371.0088 km) in km²."""
+        r = 6371.0088
+        dlon = math.radians(self.max_lon - self.min_lon)
+        band = math.sin(math.radians(self.max_lat)) - math.sin(math.radians(self.min_lat))
+        return r * r * dlon * abs(band)
 
 
 def check_lat_lon(

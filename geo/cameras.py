@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from geo.bbox import BBox
-from geo.errors import NotFound
+from geo.errors import InvalidInput, NotFound
 from geo.models import Camera
 
 CAMERA_FIELDS = (
@@ -47,10 +47,12 @@ def list_cameras(
     bbox: BBox | None = None,
     purpose: str | None = None,
     source: str | None = None,
+    search: str | None = None,
     limit: int = 1000,
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Cameras in ``bbox`` (and of ``purpose``/``source``), ordered by id; returns (page, total)."""
+    """Cameras in ``bbox`` (and of ``purpose``/``source``, and whose name, address or external
+    id contains ``search``, case-insensitive), ordered by id; returns (page, total)."""
     q = select(*camera_columns())
     cq = select(func.count()).select_from(Camera)
     conds: list[Any] = []
@@ -61,6 +63,18 @@ def list_cameras(
         conds.append(Camera.purpose == purpose)
     if source:
         conds.append(Camera.source == source)
+    if search is not None and search.strip():
+        if len(search) > 200:
+            raise InvalidInput("q may have at most 200 characters", field="q")
+        esc = search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pat = f"%{esc}%"
+        conds.append(
+            or_(
+                Camera.name.ilike(pat, escape="\\"),
+                Camera.address.ilike(pat, escape="\\"),
+                Camera.external_id.ilike(pat, escape="\\"),
+            )
+        )
     for c in conds:
         q = q.where(c)
         cq = cq.where(c)

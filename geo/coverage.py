@@ -36,6 +36,8 @@ from geo.models.core import CAMERA_PURPOSES, INCIDENT_KINDS
 DEFAULT_DISTANCES_M: tuple[float, ...] = (50.0, 100.0, 300.0)
 #: The largest hexagon grid a gap request may produce (cells over the area).
 MAX_GRID_CELLS = 200_000
+#: Largest bbox the coverage routes work on (km²; about 500 km x 500 km): a region, not the world.
+MAX_BBOX_KM2 = 250_000.0
 #: Hexagon edge length used when neither ``cell_size_m`` nor ``resolution`` is given.
 DEFAULT_CELL_SIZE_M = 200.0
 

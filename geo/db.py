@@ -33,8 +33,15 @@ def uses_embedded() -> bool:
 
 @lru_cache
 def get_engine(url: str | None = None) -> Engine:
-    """One pooled engine per URL for the process."""
-    return create_engine(url or database_url(), pool_size=10, max_overflow=20, pool_pre_ping=True)
+    """One pooled engine per URL for the process. A request waits at most
+    ``settings.db_pool_timeout_s`` for a connection (then 503 with Retry-After, api/errors.py)."""
+    return create_engine(
+        url or database_url(),
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        pool_timeout=get_settings().db_pool_timeout_s,
+    )
 
 
 @lru_cache
@@ -174,8 +181,13 @@ async def _read_pool(url: str | None = None) -> Any:
             row_factory=dict_row,
             options="-c default_transaction_read_only=on",
         )
+        s = get_settings()
         return AsyncConnectionPool(
-            kwargs=kwargs, min_size=1, max_size=get_settings().read_pool_size, open=False
+            kwargs=kwargs,
+            min_size=1,
+            max_size=s.read_pool_size,
+            timeout=s.db_pool_timeout_s,
+            open=False,
         )
 
     pool, new = per_loop(_READ_POOLS, url, make)

@@ -25,6 +25,7 @@ INCIDENT_FIELDS = (
     "source",
     "external_id",
     "created_by",
+    "agency_id",
     "created_at",
     "updated_at",
 )
@@ -137,11 +138,14 @@ def create_incident(
     priority: int = 3,
     description: str | None = None,
     created_by: str | None = None,
+    agency_id: int | None = None,
     source: str = "api",
 ) -> dict[str, Any]:
     """Register an incident at ``lat``/``lon`` (EPSG:4326), ``occurred_at`` defaulting to now.
 
-    Times without an offset are taken as KST. Returns the stored record (as :func:`get_incident`).
+    Times without an offset are taken as KST. ``agency_id`` is the owning agency (the
+    registering user's; ``None`` = the control centre), which alone with the centre may change
+    it (:mod:`geo.access.policy`). Returns the stored record (as :func:`get_incident`).
     """
     check_lat_lon(lat, lon)
     _check_fields({"kind": kind, "priority": priority, "case_number": case_number})
@@ -155,6 +159,7 @@ def create_incident(
         description=description,
         source=source,
         created_by=created_by,
+        agency_id=agency_id,
     )
     session.add(inc)
     session.flush()

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from geo.bbox import BBox, check_lat_lon
 from geo.coverage import check_filters, incident_coverage
-from geo.crs import metric_crs_for_points
+from geo.crs import held_by_crs, metric_crs_for_points
 from geo.errors import InvalidInput
 
 MAX_K = 1000
@@ -351,6 +351,19 @@ def site_cameras(
     fwd = Transformer.from_crs(4326, epsg, always_xy=True)
     inv = Transformer.from_crs(epsg, 4326, always_xy=True)
     dx, dy = fwd.transform(lon, lat)
+    # stored incidents the metric CRS cannot hold (near a pole, another continent) are skipped
+    # and counted, never projected to infinity (issue 11, finding 13)
+    held = held_by_crs(epsg, lon, lat, dx, dy)
+    skipped = {"outside_crs": int((~held).sum()), "candidates_outside_crs": 0}
+    if not held.all():
+        df = df.loc[held].reset_index(drop=True)
+        lon, lat, dx, dy = lon[held], lat[held], dx[held], dy[held]
+        if df.empty:
+            raise InvalidInput(
+                f"none of the {skipped['outside_crs']} incidents can be measured in one metric "
+                f"CRS (EPSG:{epsg}): give a bbox",
+                field="bbox",
+            )
     demand_xy = np.column_stack([dx, dy])
     w_all = np.ones(len(df))
     already = df["covered"].to_numpy(bool)
@@ -359,6 +372,11 @@ def site_cameras(
     # candidates
     source = candidate_source
     notes: list[str] = []
+    if skipped["outside_crs"]:
+        notes.append(
+            f"{skipped['outside_crs']} incidents lie where EPSG:{epsg} cannot measure them "
+            "(near a pole or far from the area) and were skipped: give a bbox to site there"
+        )
     if candidates is not None:
         if len(candidates) == 0:
             raise InvalidInput("candidates is empty", field="candidates")
@@ -420,6 +438,16 @@ def site_cameras(
     if k > len(c_lonlat):
         raise InvalidInput(f"k = {k} exceeds the number of candidates ({len(c_lonlat)})", field="k")
     cx, cy = fwd.transform(c_lonlat[:, 0], c_lonlat[:, 1])
+    c_held = held_by_crs(epsg, c_lonlat[:, 0], c_lonlat[:, 1], cx, cy)
+    if not c_held.all():
+        skipped["candidates_outside_crs"] = int((~c_held).sum())
+        c_lonlat, cx, cy = c_lonlat[c_held], cx[c_held], cy[c_held]
+        if k > len(c_lonlat):
+            raise InvalidInput(
+                f"k = {k} exceeds the candidates the metric CRS EPSG:{epsg} can hold "
+                f"({len(c_lonlat)}; {skipped['candidates_outside_crs']} are outside it)",
+                field="candidates",
+            )
     cand_xy = np.column_stack([cx, cy])
 
     a = coverage_matrix(demand_xy, cand_xy, radius_m)
@@ -482,6 +510,7 @@ def site_cameras(
             "excluded_as_covered": bool(exclude_covered),
             "coverable_by_candidates": float(w[np.asarray(a.sum(axis=1)).ravel() > 0].sum()),
             "distinct_demand_rows": int(ar.shape[0]),
+            "skipped_outside_crs": skipped["outside_crs"],
         },
         "coverage_before": {"weight": before, "share": round(before / total_w, 6)},
         "coverage_after": {
@@ -496,6 +525,7 @@ def site_cameras(
         "solutions": {name: _sol(s) for name, s in sols.items()},
         "sites": sites_out,
         "build_seconds": round(build_s, 4),
+        "skipped": skipped,
         "notes": notes,
     }
 

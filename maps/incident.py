@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 from typing import Any
-from urllib.parse import urlencode
 
 import folium
 import shapely
@@ -18,7 +17,11 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.access.roles import has_permission
+from geo.access.shares import camera_links, shares_for
+from geo.access.tokens import MONITORING
 from geo.incidents import get_incident
+from geo.models.access import Share, User
 from geo.nearest import nearest_cameras
 from geo.views import sector_polygon, view_of
 from maps.base import new_map, render
@@ -39,10 +42,9 @@ def _fmt(v: Any, unit: str = "", nd: int = 0) -> str:
     return f"{v}{unit}"
 
 
-def _camera_popup(cam: dict[str, Any], link_query: str) -> str:
+def _camera_popup(cam: dict[str, Any], links: dict[str, str]) -> str:
     """Popup HTML: the camera's details, why it was chosen, and its video links."""
     cid = int(cam["id"])
-    q = f"?{link_query}" if link_query else ""
     rows = [
         ("rank", cam.get("rank")),
         ("why", cam.get("reason")),
@@ -74,10 +76,10 @@ def _camera_popup(cam: dict[str, Any], link_query: str) -> str:
     return (
         f"<div class='gt-camera' data-camera-id='{cid}'><b>{title}</b> (#{cid})"
         f"<table style='font-size:12px'>{body}</table>"
-        f"<a class='gt-live' href='/api/cameras/{cid}/live.mjpg{html.escape(q)}' "
-        f"target='_blank'>live video</a> | "
-        f"<a class='gt-snapshot' href='/api/cameras/{cid}/snapshot.jpg{html.escape(q)}' "
-        f"target='_blank'>snapshot</a></div>"
+        f"<a class='gt-live' href='{html.escape(links['live'])}' "
+        f"target='_blank' rel='noopener noreferrer'>live video</a> | "
+        f"<a class='gt-snapshot' href='{html.escape(links['snapshot'])}' "
+        f"target='_blank' rel='noopener noreferrer'>snapshot</a></div>"
     )
 
 
@@ -109,14 +111,15 @@ def incident_map(
     cameras: list[dict[str, Any]],
     *,
     views: dict[int, BaseGeometry] | None = None,
-    link_query: str = "",
+    links: dict[int, dict[str, str]] | None = None,
 ) -> folium.Map:
     """A folium map of one incident and its ranked cameras.
 
     ``incident`` and ``cameras`` are the dicts of :func:`geo.incidents.get_incident` and
     :func:`geo.nearest.nearest_cameras`; ``views`` maps camera id to its view polygon (lon/lat),
-    computed with :func:`geo.views.sector_polygon` when missing; ``link_query`` is appended to
-    the video links (e.g. ``access_token=...`` for a browser that cannot send headers).
+    computed with :func:`geo.views.sector_polygon` when missing; ``links`` maps camera id to its
+    video links (:func:`geo.access.shares.camera_links`, media links for the viewer); plain
+    links otherwise. The page never holds the viewer's bearer token.
     """
     ilat, ilon = float(incident["lat"]), float(incident["lon"])
     m = new_map((ilat, ilon), zoom_start=18)
@@ -151,7 +154,9 @@ def incident_map(
         ).add_to(lines)
         folium.Marker(
             (clat, clon),
-            popup=folium.Popup(_camera_popup(cam, link_query), max_width=340),
+            popup=folium.Popup(
+                _camera_popup(cam, (links or {}).get(cid) or camera_links(cid)), max_width=340
+            ),
             tooltip=f"#{cam.get('rank', '')} {cam.get('name') or cid}: {cam.get('reason', '')}",
             icon=folium.Icon(color=colour, icon="video", prefix="fa"),
         ).add_to(marks)
@@ -186,12 +191,36 @@ def stored_views(session: Session, camera_ids: list[int]) -> dict[int, BaseGeome
     return {int(cid): shapely.from_wkb(bytes(wkb)) for cid, wkb in rows}
 
 
+def viewer_links(
+    session: Session, *, user: User, camera_ids: list[int], incident_id: int | None = None
+) -> dict[int, dict[str, str]]:
+    """Each camera's video links for ``user``: media links (``?mt=``) through the active share
+    granted to them that holds the camera (this incident's first), else the centre's live
+    monitoring for a role that may monitor; plain links (header or cookie) otherwise. The gate
+    decides again when a link is opened."""
+    active = shares_for(session, user, status="active")
+    active.sort(key=lambda s: s.incident_id != incident_id)  # stable: this incident first
+    out: dict[int, dict[str, str]] = {}
+    for cid in camera_ids:
+        share: Share | str | None = next((s for s in active if cid in s.camera_ids), None)
+        if share is None and has_permission(user.role, "monitor_live"):
+            share = MONITORING
+        out[cid] = camera_links(cid, user=user, share=share)
+    return out
+
+
 def build_incident_map(
-    session: Session, *, incident_id: int, k: int = 5, access_token: str | None = None
+    session: Session, *, incident_id: int, k: int = 5, user: User | None = None
 ) -> str:
-    """The incident map page (HTML) for ``incident_id`` with its ``k`` best cameras."""
+    """The incident map page (HTML) for ``incident_id`` with its ``k`` best cameras; video links
+    are media links for ``user`` (:func:`viewer_links`), never the bearer token."""
     inc = get_incident(session, incident_id)
     cams = nearest_cameras(session, lat=float(inc["lat"]), lon=float(inc["lon"]), k=k)
-    views = stored_views(session, [int(c["id"]) for c in cams])
-    link_query = urlencode({"access_token": access_token}) if access_token else ""
-    return render(incident_map(inc, cams, views=views, link_query=link_query))
+    ids = [int(c["id"]) for c in cams]
+    views = stored_views(session, ids)
+    links = (
+        viewer_links(session, user=user, camera_ids=ids, incident_id=incident_id)
+        if user is not None
+        else None
+    )
+    return render(incident_map(inc, cams, views=views, links=links))

@@ -10,6 +10,7 @@ need=()
 [ -f /usr/share/postgresql/15/extension/postgis.control ] || need+=(postgresql-15-postgis-3)
 [ -f /usr/share/postgresql/15/extension/pgrouting.control ] || need+=(postgresql-15-pgrouting)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+[ -d /usr/share/fonts/truetype/nanum ] || need+=(fonts-nanum)  # Korean labels in the console's screenshots/tests
 [ -x /usr/bin/wrk ] || need+=(wrk)  # HTTP load generator for benchmarks/nearest.py
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"

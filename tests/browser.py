@@ -8,6 +8,8 @@ Imported by ``tests/conftest.py``, so any test may ask for:
   ``session`` is invisible to it).
 * ``live_token``: factory ``live_token(role="police", cidrs=("127.0.0.1/32", "::1/128"))`` ->
   bearer token of a new committed user (unique name) the live server accepts.
+* ``live_login``: factory ``live_login(page, role="police", ...)`` -> logs the page's browser in
+  as a new committed user through the cookie session (``POST /api/auth/session``).
 * ``browser_page``: a :class:`BrowserPage` (Playwright page in Debian's ``/usr/bin/chromium``,
   never a downloaded browser) whose every request leaving 127.0.0.1 is aborted and recorded in
   ``.blocked``; page script errors are collected in ``.errors``.
@@ -108,6 +110,34 @@ def live_token(engine: Any) -> Callable[..., str]:
             return create_token(user)[0]
 
     return _make
+
+
+@pytest.fixture
+def live_login(live_server: str, engine: Any) -> Callable[..., str]:
+    """Factory: ``live_login(page, role="police", agency=..., cidrs=...)`` makes a new committed
+    user and logs ``page``'s browser in through ``POST /api/auth/session`` (the console's
+    HttpOnly cookie session; no token in any URL); returns the user name."""
+    from geo.access.users import create_user
+    from geo.db import session_scope
+
+    def _login(
+        page: Any,
+        role: str = "police",
+        agency: str | None = "Daejeon Yuseong Police",
+        cidrs: tuple[str, ...] = ("127.0.0.1/32", "::1/128"),
+    ) -> str:
+        name, password = f"live-{role}-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
+        with session_scope() as s:
+            create_user(
+                s, username=name, password=password, role=role, agency=agency, cidrs=list(cidrs)
+            )
+        r = page.request.post(
+            f"{live_server}/api/auth/session", form={"username": name, "password": password}
+        )
+        assert r.status == 200, r.text()
+        return name
+
+    return _login
 
 
 @dataclass

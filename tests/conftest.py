@@ -21,7 +21,13 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 
 # live server + headless Chromium fixtures (live_server, live_token, chromium, browser_page)
-from tests.browser import browser_page, chromium, live_server, live_token  # noqa: E402, F401
+from tests.browser import (  # noqa: E402, F401
+    browser_page,
+    chromium,
+    live_login,
+    live_server,
+    live_token,
+)
 
 
 def _test_url() -> str:
@@ -128,7 +134,9 @@ def client(session: Session) -> Iterator[object]:
     app.dependency_overrides[get_session] = _override
     app.dependency_overrides[get_reader] = lambda: SessionReader(session)
     try:
-        with TestClient(app) as c:
+        # from 127.0.0.1 (a registered address of make_user's users): the gate checks the
+        # address on every authenticated route
+        with TestClient(app, client=("127.0.0.1", 50000)) as c:
             yield c
     finally:
         app.dependency_overrides.pop(get_session, None)

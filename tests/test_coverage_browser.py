@@ -12,12 +12,12 @@ YUSEONG = "127.33,36.35,127.36,36.37"
 K = 4
 
 
-def test_coverage_map_renders_offline(live_server: str, live_token: Any, browser_page: Any) -> None:
+def test_coverage_map_renders_offline(live_server: str, live_login: Any, browser_page: Any) -> None:
     page = browser_page.page
-    tok = live_token("planner", agency="Daejeon Metropolitan City")
+    live_login(page, "planner", agency="Daejeon Metropolitan City")  # the cookie session
     resp = page.goto(
         f"{live_server}/api/coverage/map?bbox={YUSEONG}&cell_size_m=100&k={K}"
-        f"&purpose=crime_prevention&access_token={tok}"
+        f"&purpose=crime_prevention"
     )
     assert resp is not None and resp.status == 200
     page.wait_for_selector(".leaflet-container", timeout=20_000)
@@ -31,11 +31,10 @@ def test_coverage_map_renders_offline(live_server: str, live_token: Any, browser
 
 
 def test_coverage_map_refuses_other_roles(
-    live_server: str, live_token: Any, browser_page: Any
+    live_server: str, live_login: Any, browser_page: Any
 ) -> None:
     page = browser_page.page
-    resp = page.goto(
-        f"{live_server}/api/coverage/map?bbox={YUSEONG}&access_token={live_token('police')}"
-    )
+    live_login(page, "police")
+    resp = page.goto(f"{live_server}/api/coverage/map?bbox={YUSEONG}")
     assert resp is not None and resp.status == 403
     assert browser_page.blocked == []

@@ -46,19 +46,30 @@ def test_incident_map_shows_the_ranked_cameras(session: Session, api: Any) -> No
     assert "/static/vendor/leaflet/leaflet.js" in page
 
 
-def test_incident_map_k_and_token_in_links(
+def test_incident_map_page_holds_no_bearer_token(
     session: Session, make_user: Any, auth_client: Any
 ) -> None:
+    """Attack: read the bearer token out of a saved map page (or pass it in the URL, where it
+    lands in history and logs). The page opens with the cookie session and carries media links
+    (minutes, one camera) instead; a token in the query string is refused."""
     from geo.access.tokens import create_token
 
-    user = make_user("map-officer-2")
+    user = make_user("map-operator-2", role="operator", agency="Daejeon CCTV Centre")
     tok = create_token(user)[0]
     anon = auth_client(None)
     inc = _incident(session)
     r = anon.get(f"/api/incidents/{inc['id']}/map", params={"k": 3, "access_token": tok})
+    assert r.status_code == 401, r.text
+    login = anon.post(
+        "/api/auth/session", data={"username": "map-operator-2", "password": "test-password"}
+    )
+    assert login.status_code == 200, login.text
+    r = anon.get(f"/api/incidents/{inc['id']}/map", params={"k": 3})
     assert r.status_code == 200, r.text
     assert r.text.count("L.polygon(") == 3
-    assert f"live.mjpg?access_token={tok}" in r.text
+    assert tok not in r.text and "access_token" not in r.text
+    assert anon.cookies["gt_session"] not in r.text
+    assert r.text.count("live.mjpg?mt=") == 3  # the centre's live monitoring, as media links
 
 
 @pytest.mark.parametrize(

@@ -42,17 +42,21 @@ def test_incident_map_renders_offline(
     assert browser_page.errors == []
 
 
-def test_incident_map_with_token_in_url(
-    engine: Any, live_server: str, live_token: Any, browser_page: Any
+def test_incident_map_with_cookie_session(
+    engine: Any, live_server: str, live_login: Any, browser_page: Any
 ) -> None:
+    """A browser logs in through /api/auth/session: the page opens with the HttpOnly cookie, its
+    video links are media links, and no token is in the page or readable by its scripts."""
     page = browser_page.page
-    tok = live_token("operator", agency="Yuseong CCTV centre")
-    resp = page.goto(f"{live_server}/api/incidents/{_incident_id(engine)}/map?access_token={tok}")
+    live_login(page, "operator", agency="Yuseong CCTV centre")
+    resp = page.goto(f"{live_server}/api/incidents/{_incident_id(engine)}/map")
     assert resp is not None and resp.status == 200
     page.wait_for_selector(".leaflet-marker-pane > *", timeout=15_000)
     page.wait_for_load_state("networkidle")
     assert page.locator(".leaflet-marker-pane > *").count() >= 1 + K
     page.locator(".leaflet-marker-pane > .awesome-marker").first.click()
     link = page.wait_for_selector(".leaflet-popup-content a.gt-live", timeout=5_000)
-    assert link is not None and f"access_token={tok}" in (link.get_attribute("href") or "")
+    href = link.get_attribute("href") if link is not None else ""
+    assert href and "?mt=" in href and "access_token" not in href
+    assert "gt_session" not in page.evaluate("document.cookie")  # HttpOnly
     assert browser_page.blocked == [] and browser_page.errors == []

@@ -133,8 +133,10 @@ def test_video_request_gives_five_cameras_and_a_share(api: Any, session: Any) ->
     for f in fc["features"]:
         p = f["properties"]
         assert p["distance_m"] >= 0 and 0 <= p["bearing_deg"] < 360 and "in_view" in p
-        assert p["links"]["live"] == f"/api/cameras/{f['id']}/live.mjpg"
+        # media links: the requester's short-lived token for this camera and share
+        assert p["links"]["live"].startswith(f"/api/cameras/{f['id']}/live.mjpg?mt=")
         assert p["links"]["clip"].startswith(f"/api/cameras/{f['id']}/clip.mp4?start=")
+        assert "&mt=" in p["links"]["clip"]
     dists = [f["properties"]["distance_m"] for f in fc["features"]]
     assert dists[0] < 1000
     share = fc["share"]
@@ -205,6 +207,9 @@ def test_video_request_options_and_bad_input(api: Any) -> None:
 def test_video_request_rules(api: Any, make_user: Any, auth_client: Any, fresh_engine: Any) -> None:
     iid = _create(api)["id"]
     fire = auth_client(make_user("inc_fire", role="fire", agency="Yuseong Fire"))
+    # another agency's officer: only once the police station shares the incident (policy)
+    assert fire.post(f"/api/incidents/{iid}/video-requests").status_code == 403
+    assert api.post(f"/api/incidents/{iid}/share-with", json={"agency": "Yuseong Fire"}).is_success
     assert fire.post(f"/api/incidents/{iid}/video-requests").status_code == 201
     for name, role in (
         ("inc_op", "operator"),
@@ -228,4 +233,7 @@ def test_video_request_rules(api: Any, make_user: Any, auth_client: Any, fresh_e
             ),
             {"i": before},
         ).all()
-    assert [tuple(x) for x in rows] == [("denied", iid, "203.0.113.77", "YS-2026-0001")]
+    # refused by the gate on every route (api.deps.token_claims) before the route runs; the
+    # incident's case number is looked up on a fresh connection, which cannot see this test's
+    # uncommitted incident
+    assert [tuple(x)[:3] for x in rows] == [("denied", iid, "203.0.113.77")]

@@ -32,6 +32,7 @@ def test_track_map_renders_offline(
         f"sighting={quote(s)}"
         for s in (f"{a}@2026-05-01T14:02:00+03:00", f"{b}@2026-05-01T14:07:00+03:00")
     )
+    q += "&case_number=2026-101&reason=" + quote("assault suspect: review the cameras between")
     resp = page.goto(f"{live_server}/api/tracks/map?{q}&mode=walk")
     assert resp is not None and resp.status == 200
     page.wait_for_selector(".leaflet-container", timeout=15_000)

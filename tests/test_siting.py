@@ -19,7 +19,7 @@ from geo.siting import (
     site_cameras,
 )
 
-# Daejeon (Yuseong): the bundled accidents, no roads loaded
+# Daejeon (Yuseong): the bundled accidents and Daejeon's arterial roads
 YUSEONG = BBox(127.33, 36.35, 127.36, 36.37)
 
 
@@ -98,10 +98,18 @@ def test_exact_matches_spopt_mclp() -> None:
 
 
 def test_site_cameras_daejeon_falls_back_to_grid(session: Session) -> None:
+    auto = site_cameras(session, k=5, radius_m=50, bbox=YUSEONG, purposes=["crime_prevention"])
+    assert auto["candidate_source"] == "road_nodes"  # Daejeon's arterial roads are loaded
     r = site_cameras(
-        session, k=5, radius_m=50, bbox=YUSEONG, purposes=["crime_prevention"], method="both"
+        session,
+        k=5,
+        radius_m=50,
+        bbox=YUSEONG,
+        purposes=["crime_prevention"],
+        method="both",
+        candidate_source="grid",
     )
-    assert r["candidate_source"] == "grid" and r["notes"]
+    assert r["candidate_source"] == "grid"
     assert r["metric_crs"] == "EPSG:5179"
     assert len(r["sites"]) == 5
     gains = [s["marginal_gain"] for s in r["sites"]]
@@ -178,7 +186,10 @@ def test_site_cameras_on_road_intersections(session: Session) -> None:
         ({"k": 5, "bbox": BBox(10.0, 10.0, 10.01, 10.01)}, "bbox"),
         ({"k": 5, "candidates": [(500.0, 1.0)]}, "candidates[0].lon"),
         ({"k": 2, "candidates": [(127.34, 36.36)], "bbox": YUSEONG}, "k"),
-        ({"k": 5, "grid_spacing_m": 0.5, "bbox": YUSEONG}, "grid_spacing_m"),
+        (
+            {"k": 5, "grid_spacing_m": 0.5, "bbox": YUSEONG, "candidate_source": "grid"},
+            "grid_spacing_m",
+        ),
     ],
 )
 def test_bad_parameters_name_the_field(session: Session, kwargs: dict, field: str) -> None:

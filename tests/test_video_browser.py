@@ -20,8 +20,8 @@ MASK = [[20, 20], [180, 20], [180, 120], [20, 120]]
 def committed_video(engine: Any, sample_loaded: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A camera with the looping demo source, a 12 s archive, a mask, and an officer holding a
     share of it (committed: the live server sees only committed data); removed afterwards."""
-    from geo.access.shares import create_share
-    from geo.access.tokens import create_token
+    from geo.access.shares import camera_links, create_share
+    from geo.access.tokens import create_media_token
     from geo.access.users import create_user
     from geo.db import session_scope
     from geo.settings import get_settings
@@ -63,7 +63,7 @@ def committed_video(engine: Any, sample_loaded: Any, tmp_path: Path) -> Iterator
             agency="Daejeon Yuseong Police",
             cidrs=["127.0.0.1/32"],
         )
-        create_share(
+        share = create_share(
             s,
             kind="push",
             granted_by=op,
@@ -74,9 +74,11 @@ def committed_video(engine: Any, sample_loaded: Any, tmp_path: Path) -> Iterator
             past_end=now,
         )
         s.flush()
-        token = create_token(officer)[0]
+        # what the API hands out: media links (one camera, one share, minutes), no bearer token
+        live = camera_links(cam, user=officer, share=share)["live"]
+        clip_token = create_media_token(officer, camera_id=cam, share_id=share.id, kind="clip")[0]
     try:
-        yield {"cam": cam, "token": token, "t0": t0}
+        yield {"cam": cam, "live": live, "clip_token": clip_token, "t0": t0}
     finally:
         get_settings().video_dir = old_dir
         with session_scope() as s:
@@ -89,9 +91,10 @@ def test_live_mjpeg_and_clip_in_chromium(
     live_server: str, browser_page: Any, committed_video: dict[str, Any]
 ) -> None:
     page = browser_page.page
-    cam, token = committed_video["cam"], committed_video["token"]
+    cam = committed_video["cam"]
     page.goto(f"{live_server}/static/vendor/awesome-rotate.css")  # same origin: canvas readable
-    live = f"/api/cameras/{cam}/live.mjpg?max_s=20&access_token={token}"
+    assert "?mt=" in committed_video["live"]
+    live = committed_video["live"] + "&max_s=20"
     info = page.evaluate(
         """async (src) => {
             const img = document.createElement('img');
@@ -122,7 +125,7 @@ def test_live_mjpeg_and_clip_in_chromium(
     start = committed_video["t0"] + dt.timedelta(seconds=2)
     end = start + dt.timedelta(seconds=5)
     q = f"start={start.isoformat().replace('+00:00', 'Z')}&end={end.isoformat().replace('+00:00', 'Z')}"
-    clip = f"/api/cameras/{cam}/clip.mp4?{q}&access_token={token}"
+    clip = f"/api/cameras/{cam}/clip.mp4?{q}&mt={committed_video['clip_token']}"
     vid = page.evaluate(
         """async (src) => {
             const v = document.createElement('video');

@@ -13,37 +13,50 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from api.deps import ClientIP, CurrentUser, SessionDep
-from geo.access.audit import AUDIT_FIELDS, audit, query_audit
+from api.validation import Int32Id, Offset, SafeStr, SaneDatetime
+from geo.access.audit import AUDIT_FIELDS, audit, query_audit, verify_chain
 from geo.access.gate import require
 from geo.access.roles import AUDIT_ROLES
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
 
+#: A spreadsheet reads a cell starting with one of these as a formula (or a command); tab and
+#: carriage return can hide such a start. Neutralised by a leading single quote (finding 9).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _neutral(text: str) -> str:
+    """``text`` safe to open in a spreadsheet: never a live formula (OWASP CSV injection)."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def _cell(v: Any) -> Any:
     if isinstance(v, dt.datetime):
         return v.isoformat()
     if isinstance(v, list):
-        return " ".join(str(x) for x in v)
+        return _neutral(" ".join(str(x) for x in v))
     if isinstance(v, dict):
-        return json.dumps(v, ensure_ascii=False, sort_keys=True)
+        return _neutral(json.dumps(v, ensure_ascii=False, sort_keys=True))
+    if isinstance(v, str):
+        return _neutral(v)
     return "" if v is None else v
 
 
-@router.get("")
+@router.get("", responses={200: {"content": {"text/csv": {}}}})
 def list_audit(
     session: SessionDep,
     user: CurrentUser,
     ip: ClientIP,
-    username: str | None = Query(None, alias="user", description="who acted"),
-    action: str | None = Query(None, description="login, video_request, view, denied, ..."),
-    camera: int | None = Query(None, description="records naming this camera id"),
-    case_number: str | None = Query(None),
-    incident_id: int | None = Query(None),
-    start: dt.datetime | None = Query(None, description="at >= start (ISO 8601)"),
-    end: dt.datetime | None = Query(None, description="at < end (ISO 8601)"),
+    username: SafeStr | None = Query(None, alias="user", description="who acted"),
+    action: SafeStr | None = Query(None, description="login, video_request, view, denied, ..."),
+    camera: Int32Id | None = Query(None, description="records naming this camera id"),
+    case_number: SafeStr | None = Query(None),
+    incident_id: Int32Id | None = Query(None),
+    start: SaneDatetime | None = Query(None, description="at >= start (ISO 8601)"),
+    end: SaneDatetime | None = Query(None, description="at < end (ISO 8601)"),
     limit: int = Query(1000, ge=1, le=100_000),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     format: Literal["json", "csv"] = Query("json"),
 ) -> Any:
     """Audit records, newest first (auditor, admin). ``format=csv`` downloads a CSV file."""
@@ -106,3 +119,13 @@ def list_audit(
             headers={"Content-Disposition": 'attachment; filename="goldentime-audit.csv"'},
         )
     return {"records": rows, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/verify")
+def verify_audit(session: SessionDep, user: CurrentUser, ip: ClientIP) -> dict[str, Any]:
+    """Recompute the audit log's hash chain (auditor, admin): ``ok``, rows checked and the first
+    bad row with the problem. The check itself is recorded (``export``, ``detail.verify``)."""
+    require(session, user=user, client_ip=ip, roles=AUDIT_ROLES, action="export", check_ip=False)
+    report = verify_chain(session).to_dict()
+    audit(session, action="export", user=user, client_ip=ip, detail={"verify": report})
+    return report

@@ -30,7 +30,9 @@ async def nearest_cameras(
         ..., ge=-180, le=180, description="WGS84 longitude of the scene", examples=[127.3440]
     ),
     k: int = Query(5, ge=1, le=nearest.MAX_K, description="how many cameras"),
-    max_distance_m: float | None = Query(None, ge=0, description="drop cameras farther than this"),
+    max_distance_m: float | None = Query(
+        None, ge=0, le=100_000, description="drop cameras farther than this"
+    ),
 ) -> Response:
     """The k best cameras for a point as GeoJSON, best first.
 

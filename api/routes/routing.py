@@ -1,5 +1,10 @@
 """``/api/routes``, ``/api/tracks``, ``/api/reachable``: routes, sighting tracks and "where could
-they be now" on the road network (see :mod:`geo.routing`), with cameras and review windows."""
+they be now" on the road network (see :mod:`geo.routing`), with cameras and review windows.
+
+Following a person's movements is investigative work: every call names the ``case_number`` and
+the ``reason``, and asks the gate once (:func:`geo.access.gate.authorize_trace`: permission
+``trace``, a registered address, audited as ``trace``) before anything is computed.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,12 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.deps import SessionDep
+from api.deps import ClientIP, CurrentUser, SessionDep
+from api.validation import Int32Id, SaneDatetime, SpeedKph
 from geo import routing
+from geo.access.gate import authorize_trace
 from geo.errors import InvalidInput
 
 router = APIRouter(prefix="/api", tags=["routing"])
@@ -20,9 +27,11 @@ router = APIRouter(prefix="/api", tags=["routing"])
 class PlaceIn(BaseModel):
     """A point (``lat``/``lon``, WGS84) or a camera (``camera_id``)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     lat: float | None = Field(None, ge=-90, le=90, examples=[60.1699])
     lon: float | None = Field(None, ge=-180, le=180, examples=[24.9414])
-    camera_id: int | None = Field(None, examples=[1981])
+    camera_id: Int32Id | None = Field(None, examples=[1981])
 
     @model_validator(mode="after")
     def _one_of(self) -> PlaceIn:
@@ -40,15 +49,46 @@ class PlaceIn(BaseModel):
 class SpeedRangeIn(BaseModel):
     """Plausible speeds (km/h): walk defaults 3-7; drive clamps posted speeds to 5-130."""
 
-    min_kph: float | None = Field(None, gt=0, le=400)
-    max_kph: float | None = Field(None, gt=0, le=400)
+    model_config = ConfigDict(extra="forbid")
+
+    min_kph: SpeedKph | None = None
+    max_kph: SpeedKph | None = None
 
 
-class RouteIn(BaseModel):
+#: Printable text without control characters (NUL included).
+_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+CASE_DOC = "the case this tracing is for (audited with every call)"
+REASON_DOC = "why this tracing is needed (audited with every call)"
+
+
+class CaseIn(BaseModel):
+    """What every tracing call must state: the case and the reason (both audited)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case_number: str = Field(
+        ...,
+        min_length=1,
+        max_length=64,
+        pattern=_PRINTABLE,
+        description=CASE_DOC,
+        examples=["2026-101"],
+    )
+    reason: str = Field(
+        ...,
+        min_length=3,
+        max_length=500,
+        pattern=_PRINTABLE,
+        description=REASON_DOC,
+        examples=["suspect of the assault at Yuseong station, seen on camera 1981"],
+    )
+
+
+class RouteIn(CaseIn):
     from_: PlaceIn = Field(..., alias="from")
     to: PlaceIn
     mode: Literal["walk", "drive"] = "walk"
-    depart_at: dt.datetime | None = Field(
+    depart_at: SaneDatetime | None = Field(
         None, description="ISO 8601 with time zone; now if omitted"
     )
     speed_range: SpeedRangeIn | None = None
@@ -57,21 +97,26 @@ class RouteIn(BaseModel):
 
 
 class SightingIn(BaseModel):
-    camera_id: int
-    seen_at: dt.datetime = Field(..., description="ISO 8601 with time zone")
+    model_config = ConfigDict(extra="forbid")
+
+    camera_id: Int32Id
+    seen_at: SaneDatetime = Field(..., description="ISO 8601 with time zone")
 
 
-class TrackIn(BaseModel):
-    sightings: list[SightingIn] = Field(..., min_length=2, max_length=100)
+MAX_SIGHTINGS = 100
+
+
+class TrackIn(CaseIn):
+    sightings: list[SightingIn] = Field(..., min_length=2, max_length=MAX_SIGHTINGS)
     mode: Literal["walk", "drive"] = "walk"
     speed_range: SpeedRangeIn | None = None
 
 
-class ReachableIn(BaseModel):
+class ReachableIn(CaseIn):
     lat: float | None = Field(None, ge=-90, le=90, examples=[60.1699])
     lon: float | None = Field(None, ge=-180, le=180, examples=[24.9414])
-    camera_id: int | None = None
-    at: dt.datetime | None = Field(None, description="when they were there (ISO 8601, with zone)")
+    camera_id: Int32Id | None = None
+    at: SaneDatetime | None = Field(None, description="when they were there (ISO 8601, with zone)")
     mode: Literal["walk", "drive"] = "walk"
     max_minutes: float = Field(10, gt=0, le=180)
     speed_range: SpeedRangeIn | None = None
@@ -143,6 +188,27 @@ def reachable_geojson(res: dict[str, Any]) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": feats, **res}
 
 
+def _trace(
+    session: Any, user: Any, ip: str, body: CaseIn, *, kind: str, camera_ids: list[int]
+) -> None:
+    """The one gate call of a tracing route (role, address, case, reason; audited)."""
+    authorize_trace(
+        session,
+        user=user,
+        client_ip=ip,
+        kind=kind,
+        case_number=body.case_number,
+        reason=body.reason,
+        mode=getattr(body, "mode", None),
+        camera_ids=camera_ids,
+    )
+    session.commit()  # the trace record is durable before the answer is computed
+
+
+def _cams(*ids: int | None) -> list[int]:
+    return [i for i in ids if i is not None]
+
+
 def _route(session: Any, body: RouteIn) -> dict[str, Any]:
     return routing.find_route(
         session,
@@ -152,6 +218,14 @@ def _route(session: Any, body: RouteIn) -> dict[str, Any]:
         depart_at=body.depart_at,
         **_speeds(body.speed_range),
     )
+
+
+def _route_cams(body: RouteIn) -> list[int]:
+    return _cams(body.from_.camera_id, body.to.camera_id)
+
+
+def _track_cams(body: TrackIn) -> list[int]:
+    return [s.camera_id for s in body.sightings]
 
 
 def _track(session: Any, body: TrackIn) -> dict[str, Any]:
@@ -177,55 +251,84 @@ def _reachable(session: Any, body: ReachableIn) -> dict[str, Any]:
 
 
 @router.post("/routes")
-def post_route(body: RouteIn, session: SessionDep) -> dict[str, Any]:
+def post_route(
+    body: RouteIn, session: SessionDep, user: CurrentUser, ip: ClientIP
+) -> dict[str, Any]:
     """The route between two points or cameras as GeoJSON: ``length_m``, ``travel_time_s`` and
     ``cameras_along`` (in order, ``distance_along_m``, review window ``expected_from``..
-    ``expected_to`` at the fastest and slowest plausible speed, playback link)."""
+    ``expected_to`` at the fastest and slowest plausible speed, playback link). Permission
+    ``trace``, a case number and a reason; audited."""
+    _trace(session, user, ip, body, kind="route", camera_ids=_route_cams(body))
     return route_geojson(_route(session, body))
 
 
 @router.post("/tracks")
-def post_track(body: TrackIn, session: SessionDep) -> dict[str, Any]:
+def post_track(
+    body: TrackIn, session: SessionDep, user: CurrentUser, ip: ClientIP
+) -> dict[str, Any]:
     """Reconstruct a trajectory from sightings: per hop the route, required speed, feasibility
     (an infeasible hop is an answer: ``feasible: false`` and the ``reason``), and the cameras
-    between with the windows to review."""
+    between with the windows to review. Permission ``trace``, a case number and a reason;
+    audited."""
+    _trace(session, user, ip, body, kind="track", camera_ids=_track_cams(body))
     return track_geojson(_track(session, body))
 
 
 @router.post("/reachable")
-def post_reachable(body: ReachableIn, session: SessionDep) -> dict[str, Any]:
+def post_reachable(
+    body: ReachableIn, session: SessionDep, user: CurrentUser, ip: ClientIP
+) -> dict[str, Any]:
     """Where could they be now: every reachable camera with earliest arrival and review window,
-    and isochrone polygons (1, 3, 5, 10 minutes, and ``max_minutes``)."""
+    and isochrone polygons (1, 3, 5, 10 minutes, and ``max_minutes``). Permission ``trace``, a
+    case number and a reason; audited."""
+    _trace(session, user, ip, body, kind="reachable", camera_ids=_cams(body.camera_id))
     return reachable_geojson(_reachable(session, body))
 
 
 @router.post("/routes/map", response_class=HTMLResponse)
-def post_route_map(body: RouteIn, session: SessionDep) -> HTMLResponse:
+def post_route_map(
+    body: RouteIn, session: SessionDep, user: CurrentUser, ip: ClientIP
+) -> HTMLResponse:
     """The route on a map (local assets only): path, cameras with their review windows."""
     from maps.routing import route_map
 
+    _trace(session, user, ip, body, kind="route_map", camera_ids=_route_cams(body))
     return HTMLResponse(route_map(_route(session, body)))
 
 
 @router.post("/tracks/map", response_class=HTMLResponse)
-def post_track_map(body: TrackIn, session: SessionDep) -> HTMLResponse:
+def post_track_map(
+    body: TrackIn, session: SessionDep, user: CurrentUser, ip: ClientIP
+) -> HTMLResponse:
     """The reconstructed trajectory on a map: sightings, hops (red when infeasible), cameras."""
     from maps.routing import track_map
 
+    _trace(session, user, ip, body, kind="track_map", camera_ids=_track_cams(body))
     return HTMLResponse(track_map(_track(session, body)))
 
 
 @router.post("/reachable/map", response_class=HTMLResponse)
-def post_reachable_map(body: ReachableIn, session: SessionDep) -> HTMLResponse:
+def post_reachable_map(
+    body: ReachableIn, session: SessionDep, user: CurrentUser, ip: ClientIP
+) -> HTMLResponse:
     """Isochrones and reachable cameras on a map."""
     from maps.routing import reachable_map
 
+    _trace(session, user, ip, body, kind="reachable_map", camera_ids=_cams(body.camera_id))
     return HTMLResponse(reachable_map(_reachable(session, body)))
 
 
 @router.get("/tracks/map", response_class=HTMLResponse)
 def get_track_map(
     session: SessionDep,
+    user: CurrentUser,
+    ip: ClientIP,
+    case_number: str = Query(
+        ..., min_length=1, max_length=64, pattern=_PRINTABLE, description=CASE_DOC
+    ),
+    reason: str = Query(
+        ..., min_length=3, max_length=500, pattern=_PRINTABLE, description=REASON_DOC
+    ),
     sighting: list[str] = Query(
         ...,
         description="camera_id@ISO-time, two or more, in order",
@@ -247,4 +350,8 @@ def get_track_map(
             raise InvalidInput("expected camera_id@ISO-time", field=f"sighting.{i}")
     if len(items) < 2:
         raise InvalidInput("a track needs at least two sightings", field="sighting")
-    return HTMLResponse(track_map(_track(session, TrackIn(sightings=items, mode=mode))))
+    if len(items) > MAX_SIGHTINGS:
+        raise InvalidInput(f"at most {MAX_SIGHTINGS} sightings", field="sighting")
+    body = TrackIn(sightings=items, mode=mode, case_number=case_number, reason=reason)
+    _trace(session, user, ip, body, kind="track_map", camera_ids=_track_cams(body))
+    return HTMLResponse(track_map(_track(session, body)))

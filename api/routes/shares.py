@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ClientIP, CurrentUser, SessionDep
+from api.validation import Int32Id, SafeText
 from geo.access import requests as video_requests
 from geo.access import shares
 from geo.access.gate import authorize_share
+from geo.settings import get_settings
 from geo.times import now_utc
 
 router = APIRouter(prefix="/api/shares", tags=["shares"])
@@ -19,15 +22,17 @@ router = APIRouter(prefix="/api/shares", tags=["shares"])
 class RevokeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(None, max_length=1000)
+    reason: SafeText | None = Field(None, max_length=1000)
 
 
 @router.get("")
 def list_shares(
     session: SessionDep,
     user: CurrentUser,
-    status: Literal["active", "expired", "revoked"] | None = Query(None),
-    camera_id: int | None = Query(None, ge=1),
+    status: Literal["active", "expired", "revoked", "awaiting_approval", "refused"] | None = Query(
+        None
+    ),
+    camera_id: Int32Id | None = Query(None),
     granted_by_me: bool = Query(False, description="shares I granted instead of received"),
     limit: int = Query(200, ge=1, le=1000),
 ) -> dict[str, Any]:
@@ -49,17 +54,36 @@ def list_shares(
 
 @router.get("/{share_id}")
 def open_share(
-    share_id: int, session: SessionDep, user: CurrentUser, ip: ClientIP
+    share_id: Int32Id, session: SessionDep, user: CurrentUser, ip: ClientIP
 ) -> dict[str, Any]:
     """Open a share: its cameras and video links. Audited; an expired or revoked share, another
     agency's share or an unregistered address gets 403 with the reason."""
     share = authorize_share(session, user=user, client_ip=ip, share_id=share_id)
-    return shares.share_dict(share)
+    return shares.share_dict(share, user=user)
+
+
+@router.get("/{share_id}/links")
+def share_links(
+    share_id: Int32Id, session: SessionDep, user: CurrentUser, ip: ClientIP
+) -> dict[str, Any]:
+    """Fresh video links for each camera of a share granted to me, each with a media token
+    (``?mt=``, a few minutes) for ``<img>``/``<video>``, which cannot send a header. Through the
+    gate like opening the share (recipient, role, address, active; audited)."""
+    share = authorize_share(session, user=user, client_ip=ip, share_id=share_id)
+    now = now_utc()
+    return {
+        "share_id": share.id,
+        "expires_at": (now + timedelta(seconds=get_settings().media_token_ttl_s)).isoformat(),
+        "cameras": [
+            {"id": c, "links": shares.camera_links(c, user=user, share=share, now=now)}
+            for c in share.camera_ids
+        ],
+    }
 
 
 @router.post("/{share_id}/revoke")
 def revoke_share(
-    share_id: int,
+    share_id: Int32Id,
     session: SessionDep,
     user: CurrentUser,
     ip: ClientIP,

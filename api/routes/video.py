@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
 
 import cv2
 import numpy as np
 from fastapi import APIRouter, Body, Query, Response
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import ClientIP, CurrentUser, SessionDep
+from api.deps import ClientIP, CurrentUser, MediaClaims, SessionDep, media_route
+from api.validation import FiniteFloat, Int32Id, SafeStr, SaneDatetime
 from geo.access import gate as access
-from geo.access.audit import audit
+from geo.access.audit import audit, engine_of
 from geo.access.roles import CENTRE_ROLES
 from geo.cameras import get_camera
 from geo.errors import Unavailable
@@ -52,12 +54,14 @@ def _iso(t: dt.datetime) -> str:
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}},
 )
+@media_route("snapshot")
 def snapshot(
-    camera_id: int,
+    camera_id: Int32Id,
     session: SessionDep,
     user: CurrentUser,
     ip: ClientIP,
-    at: dt.datetime | None = Query(
+    media: MediaClaims,
+    at: SaneDatetime | None = Query(
         None, description="time of the frame (ISO 8601; no offset = KST); omitted: the live frame"
     ),
 ) -> Response:
@@ -65,7 +69,13 @@ def snapshot(
     at = aware(at, field="at")
     if at is None:
         share = access.authorize_video(
-            session, user=user, client_ip=ip, camera_id=camera_id, action="snapshot", live=True
+            session,
+            user=user,
+            client_ip=ip,
+            camera_id=camera_id,
+            action="snapshot",
+            live=True,
+            media=media,
         )
     else:
         share = access.authorize_video(
@@ -76,6 +86,7 @@ def snapshot(
             action="snapshot",
             start=at,
             end=at,
+            media=media,
         )
     session.commit()  # the view record is durable before any byte leaves
     filt = privacy.egress_filter(session, camera_id=camera_id, share=share)
@@ -92,13 +103,26 @@ def snapshot(
 
 
 def _mjpeg(
-    src: Source, filt: privacy.FrameFilter, *, until: float, max_fps: float
+    src: Source,
+    filt: privacy.FrameFilter,
+    *,
+    until: float,
+    max_fps: float,
+    still_ok: Callable[[], bool] | None = None,
+    recheck_s: float = 2.0,
 ) -> Iterator[bytes]:
-    """Multipart JPEG parts at most ``max_fps`` per second until ``until`` (``time.time()``)."""
+    """Multipart JPEG parts at most ``max_fps`` per second until ``until`` (``time.time()``);
+    every ``recheck_s`` asks ``still_ok`` (the gate: share, user, address) and ends when it says
+    no, so a revoke, an expiry or a disabled user stops the stream within seconds."""
     min_gap = 1.0 / max_fps
     last = 0.0
+    next_check = time.monotonic() + recheck_s
     try:
         while time.time() < until:
+            if still_ok is not None and time.monotonic() >= next_check:
+                if not still_ok():
+                    return
+                next_check = time.monotonic() + recheck_s
             try:
                 _ts, frame = src.read()
             except (EOFError, Unavailable):
@@ -120,21 +144,30 @@ def _mjpeg(
 
 
 @router.get("/api/cameras/{camera_id:int}/live.mjpg", response_class=StreamingResponse)
+@media_route("live")
 def live(
-    camera_id: int,
+    camera_id: Int32Id,
     session: SessionDep,
     user: CurrentUser,
     ip: ClientIP,
+    media: MediaClaims,
     fps: float | None = Query(
         None, gt=0, le=30, description="frame-rate cap (default GOLDENTIME_LIVE_MAX_FPS)"
     ),
-    max_s: float | None = Query(None, gt=0, description="stop after this many seconds"),
+    max_s: float | None = Query(None, gt=0, le=86_400, description="stop after this many seconds"),
 ) -> StreamingResponse:
-    """Live MJPEG (``multipart/x-mixed-replace``), masked; checked once at start, it ends when the
-    share expires (or after ``GOLDENTIME_LIVE_MAX_S``)."""
+    """Live MJPEG (``multipart/x-mixed-replace``), masked; checked at start and again every
+    ``GOLDENTIME_LIVE_RECHECK_S`` (2 s): it ends when the share is revoked or expires, the user is
+    disabled or loses the address (or after ``GOLDENTIME_LIVE_MAX_S``)."""
     s = get_settings()
     share = access.authorize_video(
-        session, user=user, client_ip=ip, camera_id=camera_id, action="live", live=True
+        session,
+        user=user,
+        client_ip=ip,
+        camera_id=camera_id,
+        action="live",
+        live=True,
+        media=media,
     )
     session.commit()
     filt = privacy.egress_filter(session, camera_id=camera_id, share=share)
@@ -142,9 +175,35 @@ def live(
     until = time.time() + min(max_s or s.live_max_s, s.live_max_s)
     if share.id is not None:  # a real share ends the stream when it expires
         until = min(until, share.expires_at.timestamp())
+    engine = engine_of(session)
+
+    def still_ok() -> bool:  # runs in the stream's thread, in a fresh short session
+        why = access.still_allowed(
+            engine, share_id=share.id, user_id=user.id, camera_id=camera_id, client_ip=ip
+        )
+        if why is not None:
+            access.end_stream(
+                engine,
+                user_id=user.id,
+                username=user.username,
+                role=user.role,
+                client_ip=ip,
+                share_id=share.id,
+                camera_id=camera_id,
+                reason=why,
+            )
+        return why is None
+
     src = open_source(url)  # unreachable -> 503 before any byte
     return StreamingResponse(
-        _mjpeg(src, filt, until=until, max_fps=min(fps or s.live_max_fps, s.live_max_fps)),
+        _mjpeg(
+            src,
+            filt,
+            until=until,
+            max_fps=min(fps or s.live_max_fps, s.live_max_fps),
+            still_ok=still_ok,
+            recheck_s=s.live_recheck_s,
+        ),
         media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
         headers={
             "Cache-Control": "no-store",
@@ -158,20 +217,29 @@ def live(
     response_class=Response,
     responses={200: {"content": {"video/mp4": {}}}},
 )
+@media_route("clip")
 def clip(
-    camera_id: int,
+    camera_id: Int32Id,
     session: SessionDep,
     user: CurrentUser,
     ip: ClientIP,
-    start: dt.datetime = Query(..., description="ISO 8601 (no offset = KST)"),
-    end: dt.datetime = Query(
-        ..., description="ISO 8601; at most GOLDENTIME_MAX_CLIP_S after start"
-    ),
+    media: MediaClaims,
+    start: Annotated[SaneDatetime, Query(description="ISO 8601 (no offset = KST)")],
+    end: Annotated[
+        SaneDatetime, Query(description="ISO 8601; at most GOLDENTIME_MAX_CLIP_S after start")
+    ],
 ) -> Response:
     """An MP4 (H.264 when available) of ``[start, end)`` cut from the archive, masked."""
     start, end = archive.check_clip_window(start, end)
     share = access.authorize_video(
-        session, user=user, client_ip=ip, camera_id=camera_id, action="clip", start=start, end=end
+        session,
+        user=user,
+        client_ip=ip,
+        camera_id=camera_id,
+        action="clip",
+        start=start,
+        end=end,
+        media=media,
     )
     session.commit()
     filt = privacy.egress_filter(session, camera_id=camera_id, share=share)
@@ -195,6 +263,19 @@ def clip(
     )
 
 
+#: One mask vertex ``[x, y]`` in image pixels (finite: NaN was a 500).
+MaskPoint = tuple[FiniteFloat, FiniteFloat]
+
+
+class MaskIn(BaseModel):
+    """A privacy mask: a polygon in image pixels and an optional label."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    points: list[MaskPoint] = Field(min_length=3, max_length=privacy.MAX_POINTS)
+    label: SafeStr | None = None
+
+
 def _centre_camera(session: Any, *, user: Any, ip: str, camera_id: int, action: str) -> None:
     """Masks are control-centre business: operator/admin from a registered address, known camera."""
     access.require(
@@ -205,7 +286,7 @@ def _centre_camera(session: Any, *, user: Any, ip: str, camera_id: int, action: 
 
 @router.get("/api/cameras/{camera_id:int}/masks")
 def get_masks(
-    camera_id: int, session: SessionDep, user: CurrentUser, ip: ClientIP
+    camera_id: Int32Id, session: SessionDep, user: CurrentUser, ip: ClientIP
 ) -> dict[str, Any]:
     """The camera's privacy mask polygons (image pixels); operator/admin only."""
     _centre_camera(session, user=user, ip=ip, camera_id=camera_id, action="masks_read")
@@ -214,19 +295,21 @@ def get_masks(
 
 @router.put("/api/cameras/{camera_id:int}/masks")
 def put_masks(
-    camera_id: int,
+    camera_id: Int32Id,
     session: SessionDep,
     user: CurrentUser,
     ip: ClientIP,
-    masks: list[Any] = Body(
+    masks: list[MaskIn] = Body(
         ...,
         embed=True,
+        max_length=privacy.MAX_MASKS,
         description='[{"points": [[x, y], ...], "label": "window"}, ...] in image pixels',
     ),
 ) -> dict[str, Any]:
     """Replace the camera's privacy masks; operator/admin only."""
     _centre_camera(session, user=user, ip=ip, camera_id=camera_id, action="masks_edit")
-    stored = privacy.set_masks(session, camera_id=camera_id, masks=masks, user=user.username)
+    plain = [m.model_dump() for m in masks]
+    stored = privacy.set_masks(session, camera_id=camera_id, masks=plain, user=user.username)
     audit(
         session,
         action="masks_edit",
@@ -244,7 +327,7 @@ def alerts(
     user: CurrentUser,
     ip: ClientIP,
     since_s: int = Query(24 * 3600, ge=1, le=30 * 86400, description="look back this far"),
-    camera_id: int | None = Query(None),
+    camera_id: Int32Id | None = Query(None),
     limit: int = Query(50, ge=1, le=500),
 ) -> dict[str, Any]:
     """Motion alerts ranked for the operator: near open incidents and recent first, with why."""

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, text
+from sqlalchemy import TIMESTAMP, Connection, Engine, Text, case, cast, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from geo.errors import InvalidInput
@@ -34,9 +34,14 @@ ACTIONS = (
     "export",
     "incident_create",
     "incident_update",
+    "incident_share",
+    "request_approve",
+    "request_refuse",
     "user_add",
     "user_disable",
     "masks_edit",
+    # routes, tracks, reachable sets: following a person (geo.access.gate.authorize_trace)
+    "trace",
 )
 
 AUDIT_FIELDS = (
@@ -215,10 +220,35 @@ def query_audit(
         conds.append(AuditLog.at >= start)
     if end is not None:
         conds.append(AuditLog.at < end)
-    cols = [getattr(AuditLog, f) for f in AUDIT_FIELDS]
+    cols = [_readable(f) for f in AUDIT_FIELDS]
+    cols += [cast(getattr(AuditLog, f), Text).label(f"_{f}_text") for f in _TIME_FIELDS]
     q = select(*cols).where(*conds).order_by(AuditLog.id.desc()).limit(limit).offset(offset)
     total = session.execute(select(func.count()).select_from(AuditLog).where(*conds)).scalar_one()
-    return [dict(r) for r in session.execute(q).mappings()], int(total)
+    return [_row(r) for r in session.execute(q).mappings()], int(total)
+
+
+#: time stamp columns of the log, and the range Python's datetime can hold in any time zone
+_TIME_FIELDS = ("at", "window_start", "window_end")
+_READABLE = ("0002-01-01T00:00:00Z", "9998-12-31T00:00:00Z")
+
+
+def _readable(name: str) -> Any:
+    """The column, or for a time stamp the value only when Python can hold it (NULL otherwise):
+    rows written before the edge refused year 1 or 9999 must not make the log unreadable."""
+    col = getattr(AuditLog, name)
+    if name not in _TIME_FIELDS:
+        return col
+    lo, hi = (cast(v, TIMESTAMP(timezone=True)) for v in _READABLE)
+    return case((col.between(lo, hi), col), else_=None).label(name)
+
+
+def _row(r: Any) -> dict[str, Any]:
+    """A record; an out-of-range time stamp comes as PostgreSQL's text of it."""
+    out = {f: r[f] for f in AUDIT_FIELDS}
+    for f in _TIME_FIELDS:
+        if out[f] is None and r[f"_{f}_text"] is not None:
+            out[f] = r[f"_{f}_text"]
+    return out
 
 
 @dataclass
@@ -248,6 +278,9 @@ _VERIFY_SQL = text(
 )
 
 
+_HEAD_SQL = text("select last_seq, last_hash from audit_chain_head where id = 1")
+
+
 def verify_chain(conn: Connection | Session, *, batch: int = 10_000) -> ChainReport:
     """Recompute the hash chain in commit order and report the first tampered or missing row.
 
@@ -256,9 +289,13 @@ def verify_chain(conn: Connection | Session, *, batch: int = 10_000) -> ChainRep
     current content (an altered row); then that the last row matches ``audit_chain_head`` (rows cut
     from the end) and that no committed row was left unchained (inserted with triggers disabled).
     """
+    # The head is read before and after the rows: under READ COMMITTED, records committed while
+    # we read are legitimately newer than the first head, but never newer than the second.
+    head_before = conn.execute(_HEAD_SQL).one()
     prev_hash = ""
     expected_seq = 1
     checked = 0
+    hash_at_head: str | None = None
     res = conn.execute(_VERIFY_SQL.execution_options(yield_per=batch))
     for row in res:
         checked += 1
@@ -273,16 +310,27 @@ def verify_chain(conn: Connection | Session, *, batch: int = 10_000) -> ChainRep
             res.close()
             return ChainReport(False, checked, row.id, row.seq, problem)
         prev_hash = row.hash
+        if row.seq == head_before.last_seq:
+            hash_at_head = row.hash
         expected_seq += 1
-    head = conn.execute(text("select last_seq, last_hash from audit_chain_head where id = 1")).one()
-    if head.last_seq != expected_seq - 1 or head.last_hash != prev_hash:
+    end_seq = expected_seq - 1
+    head_after = conn.execute(_HEAD_SQL).one() if end_seq > head_before.last_seq else head_before
+    if end_seq < head_before.last_seq or end_seq > head_after.last_seq:
         return ChainReport(
             False,
             checked,
             None,
             expected_seq,
-            f"chain head says seq {head.last_seq} but the log ends at seq {expected_seq - 1} "
+            f"chain head says seq {head_before.last_seq} but the log ends at seq {end_seq} "
             "(rows removed from the end, or the head was altered)",
+        )
+    if head_before.last_seq > 0 and hash_at_head != head_before.last_hash:
+        return ChainReport(
+            False,
+            checked,
+            None,
+            head_before.last_seq,
+            f"chain head's hash does not match row seq {head_before.last_seq} (head altered)",
         )
     unchained = [
         int(i)

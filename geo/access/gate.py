@@ -23,14 +23,18 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, NoReturn
 
-from sqlalchemy import select
+import jwt
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from geo.access.audit import audit, audit_detached
-from geo.access.roles import MONITOR_ROLES, VIDEO_ROLES
+from geo.access.policy import INCIDENT_ACTIONS, incident_refusal, live_refusal
+from geo.access.roles import MONITOR_ROLES, VIDEO_ROLES, roles_for
 from geo.access.shares import get_share, is_recipient, recipient_filter, share_status
+from geo.access.throttle import audit_refusal, clean_text
 from geo.errors import Forbidden, GoldentimeError, InvalidInput, NotFound
 from geo.models import Camera
 from geo.models.access import Share, ShareCamera, User
@@ -121,11 +125,19 @@ def _window_text(s: dt.datetime | None, e: dt.datetime | None) -> str:
 
 
 def _covers(
-    share: Share, *, live: bool, start: dt.datetime | None, end: dt.datetime | None
+    share: Share,
+    *,
+    live: bool,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    session: Session | None = None,
 ) -> str | None:
-    """``None`` when an active ``share`` covers the request, else why not."""
+    """``None`` when an active ``share`` covers the request, else why not. With ``session``,
+    live view also follows the policy (it ends when the share's incident is closed)."""
     if live:
-        return None if share.live else f"share {share.id} does not include live view"
+        if not share.live:
+            return f"share {share.id} does not include live view"
+        return live_refusal(session, share) if session is not None else None
     if share.past_start is None or share.past_end is None:
         return f"share {share.id} grants no recorded video"
     assert start is not None and end is not None
@@ -138,6 +150,12 @@ def _covers(
 
 
 def _inactive_reason(share: Share, status: str) -> str:
+    if status == "awaiting_approval":
+        return (
+            f"share {share.id} is awaiting approval (beyond policy: a supervisor must approve it)"
+        )
+    if status == "refused":
+        return f"share {share.id} was refused by its approver: {share.approval_reason}"
     if status == "revoked":
         assert share.revoked_at is not None
         return f"share {share.id} was revoked at {share.revoked_at.isoformat()}"
@@ -202,6 +220,40 @@ def _require_recipient(
         )
 
 
+def _media_share(
+    session: Session,
+    media: dict[str, Any],
+    *,
+    user: User,
+    client_ip: str,
+    camera_id: int,
+    action: str,
+    live: bool,
+    ctx: dict[str, Any],
+) -> int | None:
+    """The share a media token pins (``None``: the centre's live monitoring); refuses (403,
+    audited) a token for another camera, another kind of access, or monitoring beyond live."""
+    why = None
+    if media.get("cam") != camera_id:
+        why = f"the media token is for camera {media.get('cam')}, not camera {camera_id}"
+    elif media.get("knd") != action:
+        why = f"the media token is for {media.get('knd')}, not {action}"
+    elif media.get("shr") == "monitoring" and not live:
+        why = "a monitoring media token opens live video only"
+    if why is not None:
+        deny(
+            session,
+            user=user,
+            client_ip=client_ip,
+            action=action,
+            code="media_token",
+            reason=why,
+            **ctx,
+        )
+    shr = media.get("shr")
+    return shr if isinstance(shr, int) else None
+
+
 def authorize_video(
     session: Session,
     *,
@@ -213,6 +265,7 @@ def authorize_video(
     end: dt.datetime | None = None,
     live: bool = False,
     share_id: int | None = None,
+    media: dict[str, Any] | None = None,
 ) -> Share:
     """Allow ``user`` at ``client_ip`` to see ``camera_id`` (live, or recorded ``[start, end]``).
 
@@ -221,7 +274,9 @@ def authorize_video(
     ``kind='monitoring'`` and ``face_blur=False``. ``action`` names the access for the log
     (``"live"``, ``"snapshot"``, ``"clip"``, ``"playback"`` ...); ``share_id`` pins the share to use.
     Raises :class:`Forbidden` (audited) with the reason, :class:`NotFound` for an unknown camera
-    or share, :class:`InvalidInput` for a bad window.
+    or share, :class:`InvalidInput` for a bad window. ``media``: the claims of the media token
+    (``?mt=``) the request came with; it must name this camera and this ``action`` and pins its
+    share (:func:`_media_share`).
     """
     if not live and (start is None or end is None):
         raise InvalidInput(
@@ -235,6 +290,17 @@ def authorize_video(
         "share_id": share_id,
         "detail": {"live": live},
     }
+    if media is not None:
+        share_id = ctx["share_id"] = _media_share(
+            session,
+            media,
+            user=user,
+            client_ip=client_ip,
+            camera_id=camera_id,
+            action=action,
+            live=live,
+            ctx=ctx,
+        )
     require(session, user=user, client_ip=client_ip, roles=VIDEO_ROLES, action=action, **ctx)
     if session.get(Camera, camera_id) is None:
         deny(
@@ -285,7 +351,7 @@ def authorize_video(
     now = now_utc()
     active = [s for s in candidates if share_status(s, now=now) == "active"]
     for s in active:
-        if _covers(s, live=live, start=start, end=end) is None:
+        if _covers(s, live=live, start=start, end=end, session=session) is None:
             _record_view(
                 session,
                 user=user,
@@ -322,7 +388,9 @@ def authorize_video(
         return monitor
 
     if active:
-        reason = _covers(active[0], live=live, start=start, end=end) or "not covered"
+        reason = (
+            _covers(active[0], live=live, start=start, end=end, session=session) or "not covered"
+        )
         code = "live" if live else "window"
     elif candidates:
         s = candidates[0]
@@ -390,3 +458,331 @@ def authorize_share(session: Session, *, user: User, client_ip: str, share_id: i
         end=share.past_end,
     )
     return share
+
+
+def authorize_incident(
+    session: Session,
+    *,
+    user: User,
+    client_ip: str | None,
+    incident: dict[str, Any],
+    action: str,
+) -> None:
+    """Allow ``user`` to do ``action`` (``incident_update``, ``incident_share``,
+    ``video_request``) on ``incident``: the action's permission, a registered address, and the
+    policy's ownership rule (:func:`geo.access.policy.incident_refusal`: the owning agency or the
+    centre changes an incident; other agencies request video only once it is shared with them).
+    Refusals are audited (``denied``, code ``role``, ``ip`` or ``agency``)."""
+    ctx: dict[str, Any] = {
+        "incident_id": incident["id"],
+        "case_number": incident.get("case_number"),
+    }
+    require(
+        session,
+        user=user,
+        client_ip=client_ip,
+        roles=roles_for(INCIDENT_ACTIONS[action]),
+        action=action,
+        **ctx,
+    )
+    why = incident_refusal(session, user=user, incident=incident, action=action)
+    if why is not None:
+        deny(
+            session,
+            user=user,
+            client_ip=client_ip,
+            action=action,
+            code="agency",
+            reason=why,
+            detail={"incident_agency_id": incident.get("agency_id")},
+            **ctx,
+        )
+
+
+def authorize_decision(
+    session: Session, *, user: User, client_ip: str | None, share: Share, action: str
+) -> None:
+    """Allow ``user`` to approve or refuse (``action``: ``request_approve`` /
+    ``request_refuse``) the pending request ``share``: permission ``approve_request``, a
+    registered address, and never their own request (requested by them or granted to them).
+    Refusals are audited."""
+    ctx: dict[str, Any] = {
+        "share_id": share.id,
+        "incident_id": share.incident_id,
+        "case_number": share.case_number,
+        "camera_ids": share.camera_ids,
+    }
+    require(
+        session,
+        user=user,
+        client_ip=client_ip,
+        roles=roles_for("approve_request"),
+        action=action,
+        **ctx,
+    )
+    if user.id in (share.granted_by_user_id, share.granted_to_user_id):
+        deny(
+            session,
+            user=user,
+            client_ip=client_ip,
+            action=action,
+            code="self",
+            reason=f"share {share.id} is {user.username!r}'s own request: another supervisor "
+            "must decide it",
+            **ctx,
+        )
+
+
+# --- every authenticated route: token refusals, the registered address --------------------------
+#
+# api.deps.token_claims (the dependency every /api route and every user-yielding dependency
+# goes through) asks these, so no route can forget them. The address check is pure (the token
+# check's one read carries the user's registered ranges: geo.access.tokens._ACTIVE_SQL); only
+# a refusal touches the database, to write its record before the answer leaves.
+
+_Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=4096)
+def _networks(cidrs: tuple[str, ...]) -> tuple[_Net, ...]:
+    out = []
+    for c in cidrs:
+        try:
+            out.append(ipaddress.ip_network(str(c), strict=False))
+        except ValueError:
+            continue
+    return tuple(out)
+
+
+def address_allowed(cidrs: Sequence[str] | None, client_ip: str | None) -> bool:
+    """Whether ``client_ip`` lies in one of the ranges ``cidrs`` (IPv4-mapped IPv6 too); no
+    ranges or no address: never. The rule :func:`ip_allowed` applies to a user object."""
+    if not client_ip or not cidrs:
+        return False
+    try:
+        addr = ipaddress.ip_address(client_ip.strip().strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return any(addr.version == n.version and addr in n for n in _networks(tuple(cidrs)))
+
+
+def _claims_user(claims: dict[str, Any]) -> User:
+    """An unsaved :class:`User` carrying the checked token's identity, for the audit record."""
+    return User(id=int(claims["uid"]), username=str(claims["sub"]), role=claims.get("role"))
+
+
+def _route_ids(path_params: dict[str, Any] | None) -> dict[str, Any]:
+    """Audit context from a route's path (``camera_id``, ``share_id``, ``incident_id``)."""
+    ctx: dict[str, Any] = {}
+    for name, key in (("camera_id", "camera_ids"), ("share_id", "share_id")):
+        v = (path_params or {}).get(name)
+        if isinstance(v, int) or (isinstance(v, str) and v.isdigit() and len(v) < 10):
+            ctx[key] = [int(v)] if key == "camera_ids" else int(v)
+    v = (path_params or {}).get("incident_id")
+    if isinstance(v, int) or (isinstance(v, str) and v.isdigit() and len(v) < 10):
+        ctx["incident_id"] = int(v)
+    return ctx
+
+
+def refuse_address(
+    engine: Engine,
+    *,
+    claims: dict[str, Any],
+    client_ip: str | None,
+    route: str,
+    path_params: dict[str, Any] | None = None,
+) -> NoReturn:
+    """Refuse (403, ``denied`` with code ``ip``, committed first) a checked token used from an
+    address outside its user's registered ranges, on any route."""
+    username = str(claims.get("sub"))
+    reason = f"client address {client_ip} is not registered for user {username!r}"
+    ids = _route_ids(path_params)
+    audit_detached(
+        _EngineBound(engine),  # type: ignore[arg-type]
+        action="denied",
+        user=_claims_user(claims),
+        client_ip=client_ip,
+        reason=reason,
+        detail={"access": route, "code": "ip"},
+        case_number=_case_of(engine, ids),
+        **ids,
+    )
+    raise Forbidden(reason, code="ip")
+
+
+def _case_of(engine: Engine, ids: dict[str, Any]) -> str | None:
+    """The case number of the incident or share a refused route names (context for the log)."""
+    if "incident_id" in ids:
+        sql, key = "select case_number from incidents where id = :i", "incident_id"
+    elif "share_id" in ids:
+        sql, key = "select case_number from shares where id = :i", "share_id"
+    else:
+        return None
+    with engine.connect() as c:
+        found = c.execute(text(sql), {"i": ids[key]}).scalar()
+    return str(found) if found is not None else None
+
+
+def unverified_subject(token: str | None) -> str | None:
+    """The ``sub`` a token claims, signature NOT checked: only to name the user tried in the
+    record of a refused token (cleaned, at most 64 characters)."""
+    if not token:
+        return None
+    try:
+        sub = jwt.decode(token, options={"verify_signature": False}).get("sub")
+    except Exception:  # garbage is exactly what this records
+        return None
+    return clean_text(sub) if isinstance(sub, str) else None
+
+
+def record_unauthenticated(
+    engine: Engine,
+    *,
+    error: GoldentimeError,
+    token: str | None,
+    client_ip: str | None,
+    route: str,
+    path_params: dict[str, Any] | None = None,
+) -> None:
+    """Audit a 401 (no, forged, expired token; disabled or unknown user) with the user name the
+    token claims and the address; bounded per address (:func:`geo.access.throttle.audit_refusal`)
+    so a flood cannot fill the log. The caller raises ``error`` afterwards."""
+    audit_refusal(
+        engine,
+        action="denied",
+        username=unverified_subject(token),
+        client_ip=client_ip,
+        reason=error.message,
+        detail={"access": route, "code": "token", "token": bool(token)},
+        **_route_ids(path_params),
+    )
+
+
+class _EngineBound:
+    """The part of a Session :func:`audit_detached` uses (its engine), for callers on the
+    event loop's side that hold no session."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def get_bind(self) -> Engine:
+        return self.engine
+
+
+# --- tracing a person's movements: routes, tracks, reachable sets -------------------------------
+
+
+def authorize_trace(
+    session: Session,
+    *,
+    user: User,
+    client_ip: str,
+    kind: str,
+    case_number: str | None,
+    reason: str | None,
+    mode: str | None = None,
+    camera_ids: Sequence[int] = (),
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Allow ``user`` at ``client_ip`` to trace movements (``kind``: ``route``, ``track``,
+    ``reachable``, their maps): permission ``trace``, a registered address, a case number and a
+    reason. Refusals are audited (``denied``); an allowed call writes a ``trace`` record in the
+    caller's transaction, with the case, the reason, the cameras of the sightings and the mode."""
+    case = (case_number or "").strip()
+    why = (reason or "").strip()
+    if not case:
+        raise InvalidInput("tracing needs the case number it is for", field="case_number")
+    if not why:
+        raise InvalidInput("tracing needs a reason", field="reason")
+    cams = sorted({int(c) for c in camera_ids})
+    info = {"kind": kind, "mode": mode, **(detail or {})}
+    require(
+        session,
+        user=user,
+        client_ip=client_ip,
+        roles=roles_for("trace"),
+        action="trace",
+        case_number=case,
+        camera_ids=cams or None,
+        detail=info,
+    )
+    audit(
+        session,
+        action="trace",
+        user=user,
+        client_ip=client_ip,
+        case_number=case,
+        camera_ids=cams or None,
+        reason=why,
+        detail=info,
+    )
+
+
+# --- live streams: re-checked while they run ------------------------------------------------------
+
+
+def still_allowed(
+    engine: Engine,
+    *,
+    share_id: int | None,
+    user_id: int,
+    camera_id: int,
+    client_ip: str | None,
+) -> str | None:
+    """Why a running live stream must end now (``None``: it may go on): the user was disabled,
+    lost the role or the address, or the share (``None``: the centre's monitoring) was revoked,
+    expired, lost the camera or live view. Reads the user and share in a fresh short session, so
+    it sees changes committed after the stream started; cheap enough to call every few
+    seconds. A database error ends the stream too (fail closed)."""
+    try:
+        with Session(engine) as s:
+            user = s.get(User, user_id)
+            if user is None or user.disabled:
+                return "the user was disabled"
+            if not ip_allowed(user, client_ip):
+                return f"client address {client_ip} is no longer registered for the user"
+            if share_id is None:
+                if user.role not in MONITOR_ROLES:
+                    return f"role {user.role!r} may no longer monitor live"
+                return None
+            if user.role not in VIDEO_ROLES:
+                return f"role {user.role!r} may no longer see video"
+            share = s.get(Share, share_id)
+            if share is None:
+                return f"share {share_id} no longer exists"
+            st = share_status(share)
+            if st != "active":
+                return _inactive_reason(share, st)
+            if not share.live:
+                return f"share {share.id} no longer includes live view"
+            if camera_id not in share.camera_ids:
+                return f"camera {camera_id} is no longer in share {share.id}"
+            return None
+    except Exception as e:  # noqa: BLE001 - cannot re-check: stop showing video
+        return f"the stream could not be re-checked ({type(e).__name__})"
+
+
+def end_stream(
+    engine: Engine,
+    *,
+    user_id: int,
+    username: str,
+    role: str | None,
+    client_ip: str | None,
+    share_id: int | None,
+    camera_id: int,
+    reason: str,
+) -> None:
+    """Record (``denied``, code ``stream_ended``) that a running live stream was cut, and why."""
+    audit_detached(
+        _EngineBound(engine),  # type: ignore[arg-type]
+        action="denied",
+        user=User(id=user_id, username=username, role=role),
+        client_ip=client_ip,
+        share_id=share_id,
+        camera_ids=[camera_id],
+        reason=f"live stream ended: {reason}",
+        detail={"access": "live", "code": "stream_ended", "live": True},
+    )

@@ -31,6 +31,8 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "video_request": ("police", "fire", "disaster"),
     # approve or refuse a video request beyond policy
     "approve_request": ("operator", "admin"),
+    # incidents they register may trigger automatic video requests (geo.access.policy rules)
+    "auto_video_request": ("police",),
     # register incidents and change their own agency's incidents
     "incident_write": ("operator", "admin", "police", "fire", "disaster", "investigator"),
     # change any agency's incident (the centre)

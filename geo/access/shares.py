@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from geo.access.roles import has_permission
+from geo.access.tokens import MONITORING, create_media_token
 from geo.errors import Conflict, InvalidInput, NotFound
 from geo.models import Camera
 from geo.models.access import Agency, Share, ShareCamera, User
@@ -26,15 +28,27 @@ from geo.times import aware, now_utc
 MAX_SHARE_CAMERAS = 50
 #: Longest a share may last.
 MAX_SHARE_TTL_S = 30 * 24 * 3600
+#: What :func:`shares_for` may filter on (the values of :func:`share_status` but 'pending').
+SHARE_STATUSES = ("active", "expired", "revoked", "awaiting_approval", "refused")
+
+
+#: Approval states under which a share may open anything (geo.access.policy).
+OPEN_APPROVALS = ("auto", "approved")
 
 
 def share_status(share: Share, *, now: dt.datetime | None = None) -> str:
-    """``'revoked'``, ``'expired'``, ``'pending'`` (not yet valid) or ``'active'``."""
+    """``'revoked'``, ``'refused'`` (a supervisor refused the request), ``'expired'``,
+    ``'awaiting_approval'`` (beyond policy, not yet decided), ``'pending'`` (not yet valid) or
+    ``'active'``. Only an active share opens anything."""
     now = now or now_utc()
     if share.revoked_at is not None:
         return "revoked"
+    if share.approval == "refused":
+        return "refused"
     if share.expires_at <= now:
         return "expired"
+    if share.approval == "pending":
+        return "awaiting_approval"
     if share.granted_at is not None and share.granted_at > now:
         return "pending"
     return "active"
@@ -63,12 +77,18 @@ def create_share(
     past_end: dt.datetime | None = None,
     expires_at: dt.datetime | None = None,
     face_blur: bool | None = None,
+    approval: str = "auto",
+    policy_reasons: Sequence[str] | None = None,
 ) -> Share:
     """Create a share of ``camera_ids`` (in that order) to a user or an agency.
 
     ``expires_at`` defaults to ``share_ttl_s`` from now. ``face_blur`` defaults to true unless an
     operator pushes to their own agency: video leaving the control centre is blurred.
+    ``approval='pending'`` (a request beyond policy, ``policy_reasons`` saying why) creates a
+    share that opens nothing until approved (:mod:`geo.access.policy`).
     """
+    if approval not in ("auto", "pending"):
+        raise InvalidInput("a new share is 'auto' or 'pending'", field="approval")
     if to_user is None and to_agency is None:
         raise InvalidInput("a share needs a recipient user or agency", field="to_user")
     if not reason or not reason.strip():
@@ -121,6 +141,8 @@ def create_share(
         expires_at=expires_at,
         reason=reason.strip(),
         face_blur=face_blur,
+        approval=approval,
+        policy_reasons=list(policy_reasons) if policy_reasons else None,
         cameras=[ShareCamera(camera_id=c, position=i) for i, c in enumerate(ids)],
     )
     session.add(share)
@@ -159,8 +181,8 @@ def shares_for(
     limit: int = 200,
 ) -> list[Share]:
     """Shares granted to ``user`` (or their agency), or granted by them; newest first."""
-    if status is not None and status not in ("active", "expired", "revoked"):
-        raise InvalidInput("status must be active, expired or revoked", field="status")
+    if status is not None and status not in (*SHARE_STATUSES,):
+        raise InvalidInput(f"status must be one of {', '.join(SHARE_STATUSES)}", field="status")
     q = select(Share)
     q = (
         q.where(Share.granted_by_user_id == user.id)
@@ -173,11 +195,22 @@ def shares_for(
         )
     now = now_utc()
     if status == "active":
-        q = q.where(Share.revoked_at.is_(None), Share.expires_at > now)
+        q = q.where(
+            Share.revoked_at.is_(None),
+            Share.expires_at > now,
+            Share.approval.in_(OPEN_APPROVALS),
+            Share.granted_at <= now,
+        )
     elif status == "revoked":
         q = q.where(Share.revoked_at.is_not(None))
+    elif status == "refused":
+        q = q.where(Share.revoked_at.is_(None), Share.approval == "refused")
     elif status == "expired":
-        q = q.where(Share.revoked_at.is_(None), Share.expires_at <= now)
+        q = q.where(
+            Share.revoked_at.is_(None), Share.approval != "refused", Share.expires_at <= now
+        )
+    elif status == "awaiting_approval":
+        q = q.where(Share.revoked_at.is_(None), Share.approval == "pending", Share.expires_at > now)
     q = q.order_by(Share.granted_at.desc(), Share.id.desc()).limit(limit)
     return list(session.execute(q).scalars())
 
@@ -197,23 +230,70 @@ def revoke_share(session: Session, *, share: Share, by: User, reason: str | None
 
 
 def camera_links(
-    camera_id: int, *, start: dt.datetime | None = None, end: dt.datetime | None = None
+    camera_id: int,
+    *,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    user: User | None = None,
+    share: Share | str | None = None,
+    now: dt.datetime | None = None,
 ) -> dict[str, str]:
-    """The video URLs of a camera (served by the video routes, each through the access gate)."""
+    """THE builder of a camera's video URLs (served by the video routes, each through the gate).
+
+    With ``user`` and ``share`` (a :class:`Share`, or ``"monitoring"`` / the gate's unsaved
+    monitoring share for the centre's live view) each link carries ``?mt=``, a media token
+    (:func:`geo.access.tokens.create_media_token`) for that user, camera, share and kind, valid
+    ``media_token_ttl_s``: ``<img>``/``<video>`` cannot send the Authorization header. Tokens
+    are minted only where the gate could say yes: an active share granted to ``user`` (live
+    links only when it grants live), monitoring only for a role that may monitor live. Without
+    them the links need the header or the session cookie. ``start``/``end`` default to the
+    share's recorded window (the clip link).
+    """
+    monitoring = share == MONITORING or (
+        isinstance(share, Share) and share.id is None and share.kind == MONITORING
+    )
+    real = share if isinstance(share, Share) and not monitoring else None
+    if real is not None and start is None and end is None:
+        start, end = real.past_start, real.past_end
     base = f"/api/cameras/{camera_id}"
     links = {"live": f"{base}/live.mjpg", "snapshot": f"{base}/snapshot.jpg"}
-    if start is not None and end is not None:
-        links["clip"] = f"{base}/clip.mp4?" + urlencode(
-            {
-                "start": start.astimezone(dt.UTC).isoformat(),
-                "end": end.astimezone(dt.UTC).isoformat(),
-            }
-        )
-    return links
+    query: dict[str, dict[str, str]] = {"live": {}, "snapshot": {}}
+    if start is not None and end is not None and not monitoring:
+        links["clip"] = f"{base}/clip.mp4"
+        query["clip"] = {
+            "start": start.astimezone(dt.UTC).isoformat(),
+            "end": end.astimezone(dt.UTC).isoformat(),
+        }
+    kinds: tuple[str, ...] = ()
+    share_key: int | str | None = None
+    if user is not None and monitoring and has_permission(user.role, "monitor_live"):
+        kinds, share_key = ("live", "snapshot"), MONITORING
+    elif (
+        user is not None
+        and real is not None
+        and real.id is not None
+        and is_recipient(real, user)
+        and share_status(real, now=now) == "active"
+    ):
+        kinds = tuple(k for k in links if k == "clip" or real.live)
+        share_key = real.id
+    for kind in kinds:
+        assert share_key is not None
+        query[kind]["mt"] = create_media_token(
+            user,  # type: ignore[arg-type]
+            camera_id=camera_id,
+            share_id=share_key,
+            kind=kind,
+            now=now,
+        )[0]
+    return {k: url + ("?" + urlencode(query[k]) if query[k] else "") for k, url in links.items()}
 
 
-def share_dict(share: Share, *, now: dt.datetime | None = None) -> dict[str, Any]:
-    """A share as JSON-ready dict, with its status and each camera's links."""
+def share_dict(
+    share: Share, *, now: dt.datetime | None = None, user: User | None = None
+) -> dict[str, Any]:
+    """A share as JSON-ready dict, with its status and each camera's links (media links for
+    ``user`` when the share is granted to them and active: :func:`camera_links`)."""
 
     def iso(t: dt.datetime | None) -> str | None:
         return t.astimezone(dt.UTC).isoformat() if t is not None else None
@@ -233,11 +313,21 @@ def share_dict(share: Share, *, now: dt.datetime | None = None) -> dict[str, Any
         "expires_at": iso(share.expires_at),
         "revoked_at": iso(share.revoked_at),
         "revoke_reason": share.revoke_reason,
+        "approval": share.approval or "auto",
+        "policy_reasons": list(share.policy_reasons or []),
+        "approved_by": share.approved_by.username if share.approved_by else None,
+        "approved_at": iso(share.approved_at),
+        "approval_reason": share.approval_reason,
         "reason": share.reason,
         "face_blur": share.face_blur,
         "camera_ids": share.camera_ids,
         "cameras": [
-            {"id": c, "links": camera_links(c, start=share.past_start, end=share.past_end)}
+            {
+                "id": c,
+                "links": camera_links(
+                    c, start=share.past_start, end=share.past_end, user=user, share=share, now=now
+                ),
+            }
             for c in share.camera_ids
         ],
     }

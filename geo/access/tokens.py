@@ -1,4 +1,8 @@
-"""Authentication: password login and signed bearer tokens (JWT, HS256, ``settings.secret_key``).
+"""Authentication: password login and signed tokens (JWT, HS256, keys of :mod:`geo.access.keys`).
+
+Two kinds of token, told apart by the ``typ`` claim: the bearer (access) token of a login, sent
+in the ``Authorization`` header or the console's HttpOnly cookie, and the short-lived media
+token (``?mt=``) of one video link. Each names its signing key in the JWT header (``kid``).
 
 A token names its user; every request re-reads the user, so disabling an account revokes its
 tokens at once. Logins, good and bad, are audited (failures in their own transaction, so they
@@ -15,21 +19,33 @@ from typing import Any, cast
 import jwt
 from sqlalchemy import text
 
-from geo.access.audit import audit, audit_detached
-from geo.access.users import burn_password_check, find_user, verify_password
+from geo.access.keys import signing_key, verification_key
 from geo.db import AsyncReader, Plan, arun_plan, database_url, per_loop, psycopg_kwargs
-from geo.errors import TooManyRequests, Unauthorized
+from geo.errors import InvalidInput, Unauthorized
 from geo.models.access import User
 from geo.settings import get_settings
 
 ALGORITHM = "HS256"
 ISSUER = "goldentime"
+#: ``typ`` claim of a bearer (access) token and of a media token (``?mt=`` in video links).
+ACCESS = "access"
+MEDIA = "media"
+#: What a media token may open: the video routes, one kind each.
+MEDIA_KINDS = ("live", "snapshot", "clip")
+#: The share id of a media token for the control centre's live monitoring (no share).
+MONITORING = "monitoring"
+
+
+def _sign(claims: dict[str, Any]) -> str:
+    key = signing_key()
+    return jwt.encode(claims, key.secret, algorithm=ALGORITHM, headers={"kid": key.kid})
 
 
 def create_token(
     user: User, *, ttl_s: int | None = None, now: dt.datetime | None = None
 ) -> tuple[str, dt.datetime]:
-    """A signed access token for ``user`` and its expiry (``settings.token_ttl_s`` by default)."""
+    """A signed access token for ``user`` and its expiry (``settings.token_ttl_s`` by default),
+    signed by the current key (:mod:`geo.access.keys`), whose id is in the header."""
     s = get_settings()
     now = now or dt.datetime.now(dt.UTC)
     exp = now + dt.timedelta(seconds=s.token_ttl_s if ttl_s is None else ttl_s)
@@ -37,11 +53,43 @@ def create_token(
         "sub": user.username,
         "uid": user.id,
         "role": user.role,
+        "typ": ACCESS,
         "iss": ISSUER,
         "iat": int(now.timestamp()),
         "exp": int(exp.timestamp()),
     }
-    return jwt.encode(claims, s.secret_key, algorithm=ALGORITHM), exp
+    return _sign(claims), exp
+
+
+def create_media_token(
+    user: User,
+    *,
+    camera_id: int,
+    share_id: int | str,
+    kind: str,
+    ttl_s: int | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[str, dt.datetime]:
+    """A short-lived token for one video link (``?mt=``): one user, one camera, one share (or
+    :data:`MONITORING`), one kind (live, snapshot, clip); ``settings.media_token_ttl_s``.
+    Accepted only by the video routes, which still ask the gate with that share."""
+    if kind not in MEDIA_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(MEDIA_KINDS)}", field="kind")
+    s = get_settings()
+    now = now or dt.datetime.now(dt.UTC)
+    exp = now + dt.timedelta(seconds=s.media_token_ttl_s if ttl_s is None else ttl_s)
+    claims = {
+        "sub": user.username,
+        "uid": user.id,
+        "typ": MEDIA,
+        "cam": int(camera_id),
+        "shr": share_id,
+        "knd": kind,
+        "iss": ISSUER,
+        "iat": int(now.timestamp()),
+        "exp": int(exp.timestamp()),
+    }
+    return _sign(claims), exp
 
 
 #: Verified tokens by (secret, token): the signature and claims of a token never change, only
@@ -51,9 +99,22 @@ _VERIFIED: dict[tuple[str, str], dict[str, Any]] = {}
 _VERIFIED_MAX = 4096
 
 
-def decode_token(token: str) -> dict[str, Any]:
-    """The verified claims of ``token``; :class:`Unauthorized` saying why otherwise."""
-    key = get_settings().secret_key
+def _key_for(token: str) -> str:
+    """The secret of the key the token's header names; :class:`Unauthorized` otherwise."""
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.InvalidTokenError as e:
+        raise Unauthorized(f"invalid token: {e}", field="token") from None
+    if not isinstance(kid, str) or not kid:
+        raise Unauthorized("invalid token: no key id (kid) in its header", field="token")
+    key = verification_key(kid)
+    if key is None:
+        raise Unauthorized(f"invalid token: unknown or retired key id {kid!r}", field="token")
+    return key.secret
+
+
+def _verify(token: str, *, typ: str, require: list[str]) -> dict[str, Any]:
+    key = _key_for(token)
     hit = _VERIFIED.get((key, token))
     if hit is not None:
         if hit["exp"] > time.time():
@@ -66,19 +127,52 @@ def decode_token(token: str) -> dict[str, Any]:
             key,
             algorithms=[ALGORITHM],
             issuer=ISSUER,
-            options={"require": ["sub", "uid", "exp", "iat", "iss"]},
+            options={"require": require},
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("token expired", field="token") from None
     except jwt.InvalidTokenError as e:
         raise Unauthorized(f"invalid token: {e}", field="token") from None
+    if claims.get("typ") != typ:
+        wanted = "an access token" if typ == ACCESS else "a media token (?mt=)"
+        raise Unauthorized(
+            f"invalid token: a {claims.get('typ') or 'untyped'} token is not accepted here, "
+            f"only {wanted}",
+            field="token",
+        )
     if len(_VERIFIED) >= _VERIFIED_MAX:
         _VERIFIED.clear()
     _VERIFIED[(key, token)] = claims
     return dict(claims)
 
 
-_ACTIVE_SQL = text("select username, role, disabled from users where id = :uid")
+def decode_token(token: str) -> dict[str, Any]:
+    """The verified claims of a bearer (access) token; :class:`Unauthorized` saying why
+    otherwise: no or unknown key id, bad signature, expired, or not an access token (a media
+    token is refused here)."""
+    return _verify(token, typ=ACCESS, require=["sub", "uid", "exp", "iat", "iss", "typ"])
+
+
+def decode_media_token(token: str) -> dict[str, Any]:
+    """The verified claims of a media token (``?mt=``); :class:`Unauthorized` otherwise."""
+    claims = _verify(
+        token,
+        typ=MEDIA,
+        require=["sub", "uid", "exp", "iat", "iss", "typ", "cam", "shr", "knd"],
+    )
+    shr = claims["shr"]
+    if not (isinstance(claims["cam"], int) and claims["knd"] in MEDIA_KINDS) or not (
+        shr == MONITORING or (isinstance(shr, int) and not isinstance(shr, bool))
+    ):
+        raise Unauthorized("invalid media token: malformed scope", field="mt")
+    return claims
+
+
+#: The token check's one read; ``cidrs`` (the registered addresses) lets the gate check the
+#: client address on every route without another round trip (geo.access.gate.address_allowed).
+_ACTIVE_SQL = text(
+    "select username, role, disabled, allowed_cidrs::text[] as cidrs from users where id = :uid"
+)
 NOTIFY_CHANNEL = "goldentime_users"
 
 
@@ -165,14 +259,18 @@ def user_cache() -> ActiveUserCache | None:
 
 
 def token_claims_plan(
-    token: str | None, *, cache: ActiveUserCache | None = None
+    token: str | None, *, cache: ActiveUserCache | None = None, media: bool = False
 ) -> Plan[dict[str, Any]]:
-    """The verified claims of a bearer token whose user exists and is active, as a plan
-    (:mod:`geo.db`): one indexed read (or the notified memo), so disabling a user revokes its
-    tokens at once. :class:`Unauthorized` for any problem."""
+    """The verified claims of a bearer token (with ``media``: a media token) whose user exists
+    and is active, as a plan (:mod:`geo.db`): one indexed read (or the notified memo), so
+    disabling a user revokes its tokens at once. :class:`Unauthorized` for any problem."""
     if not token:
-        raise Unauthorized("not authenticated: a bearer token is required", field="token")
-    claims = decode_token(token)
+        raise Unauthorized(
+            "not authenticated: a bearer token (Authorization header or session cookie) is "
+            "required",
+            field="token",
+        )
+    claims = decode_media_token(token) if media else decode_token(token)
     uid = int(claims["uid"])
     row = cache.get(uid) if cache is not None else None
     if row is None:
@@ -186,14 +284,19 @@ def token_claims_plan(
         raise Unauthorized("token names an unknown user", field="token")
     if row["disabled"]:
         raise Unauthorized(f"user {claims['sub']!r} is disabled", field="token")
-    return {**claims, "role": row["role"]}  # the role now, not when the token was issued
+    # the role and registered addresses now, not when the token was issued
+    return {**claims, "role": row["role"], "cidrs": row.get("cidrs") or []}
 
 
 async def token_claims_async(
-    reader: AsyncReader, token: str | None, *, cache: ActiveUserCache | None = None
+    reader: AsyncReader,
+    token: str | None,
+    *,
+    cache: ActiveUserCache | None = None,
+    media: bool = False,
 ) -> dict[str, Any]:
     """:func:`token_claims_plan` on an async reader (the API's token check)."""
-    return await arun_plan(reader, token_claims_plan(token, cache=cache))
+    return await arun_plan(reader, token_claims_plan(token, cache=cache, media=media))
 
 
 def user_from_claims(session: Any, claims: dict[str, Any]) -> User:
@@ -202,66 +305,3 @@ def user_from_claims(session: Any, claims: dict[str, Any]) -> User:
     if user is None or user.username != claims["sub"] or user.disabled:
         raise Unauthorized("token names an unknown or disabled user", field="token")
     return user
-
-
-_FAILURES_SQL = text("""
-    select count(*) filter (where username = :u) as by_user, count(*) as by_ip
-    from audit_log
-    where action = 'login_failed' and client_ip = :ip
-      and at > now() - make_interval(secs => :w)""")
-
-
-def check_login_rate(session: Any, *, username: str, client_ip: str | None) -> None:
-    """Refuse a login attempt (429) after too many recent failures from this address: for this
-    username (``login_max_failures``) or for any (``login_max_failures_per_ip``), within
-    ``login_window_s``. Counted per address, so nobody can lock an officer out from elsewhere;
-    counted in the audit log, so every worker sees the same count."""
-    if client_ip is None:
-        return
-    s = get_settings()
-    row = session.execute(
-        _FAILURES_SQL, {"u": username[:64], "ip": client_ip, "w": s.login_window_s}
-    ).one()
-    if row.by_user >= s.login_max_failures or row.by_ip >= s.login_max_failures_per_ip:
-        why = (
-            f"too many failed logins from {client_ip} in the last {s.login_window_s} s; "
-            f"try again later"
-        )
-        audit_detached(
-            session,
-            action="login_failed",
-            username=username[:64],
-            client_ip=client_ip,
-            reason="rate limited",
-        )
-        raise TooManyRequests(why, field="username", retry_after_s=s.login_window_s)
-
-
-def login(
-    session: Any, *, username: str, password: str, client_ip: str | None
-) -> tuple[User, str, dt.datetime]:
-    """Check a username and password; returns (user, token, expiry). Audited either way;
-    refused without checking the password after too many failures (:func:`check_login_rate`)."""
-    check_login_rate(session, username=username, client_ip=client_ip)
-    user = find_user(session, username)
-    if user is None:
-        burn_password_check(password)
-        why = "unknown user"
-    elif not verify_password(password, user.password_hash):
-        why = "wrong password"
-    elif user.disabled:
-        why = "user disabled"
-    else:
-        token, exp = create_token(user)
-        audit(session, action="login", user=user, client_ip=client_ip)
-        return user, token, exp
-    audit_detached(
-        session,
-        action="login_failed",
-        user=user,
-        username=username[:64],
-        client_ip=client_ip,
-        reason=why,
-    )
-    # one message for every cause, so the response does not reveal which users exist
-    raise Unauthorized("incorrect username or password", field="username")

@@ -31,6 +31,9 @@ from geo.access.roles import ROLES
 from geo.models.base import Base
 
 SHARE_KINDS = ("request", "push")
+#: A share's approval: within policy (``auto``), beyond it and waiting for a supervisor
+#: (``pending``), then ``approved`` or ``refused`` (see :mod:`geo.access.policy`).
+SHARE_APPROVALS = ("auto", "pending", "approved", "refused")
 
 
 def _in(col: str, values: tuple[str, ...]) -> str:
@@ -95,6 +98,7 @@ class Share(Base):
             name="ck_shares_window",
         ),
         CheckConstraint("expires_at > granted_at", name="ck_shares_expiry"),
+        CheckConstraint(_in("approval", SHARE_APPROVALS), name="ck_shares_approval"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -118,10 +122,17 @@ class Share(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     revoke_reason: Mapped[str | None] = mapped_column(Text)
+    # the approval loop (migration 0008_policy): who decided a request beyond policy, when, why
+    approval: Mapped[str] = mapped_column(String(16), server_default="auto", default="auto")
+    approved_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    approval_reason: Mapped[str | None] = mapped_column(Text)
+    policy_reasons: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
 
     granted_to_user: Mapped[User | None] = relationship(foreign_keys=[granted_to_user_id])
     granted_to_agency: Mapped[Agency | None] = relationship(foreign_keys=[granted_to_agency_id])
     granted_by: Mapped[User] = relationship(foreign_keys=[granted_by_user_id])
+    approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_user_id])
     cameras: Mapped[list[ShareCamera]] = relationship(
         cascade="all, delete-orphan", order_by="ShareCamera.position", lazy="selectin"
     )

@@ -161,6 +161,8 @@ class Incident(Base):
     source: Mapped[str] = mapped_column(String(64), server_default="api")
     external_id: Mapped[str | None] = mapped_column(String(128))
     created_by: Mapped[str | None] = mapped_column(String(64))
+    #: the agency that owns (may change) the incident; null = the control centre (0008_policy)
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
