@@ -13,7 +13,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from geo.access import gate
+from geo.access import caller
 from geo.access.tokens import token_claims_async, user_cache, user_from_claims
 from geo.db import AsyncReader, get_engine, read_connection, session_scope
 from geo.errors import Forbidden, Unauthorized
@@ -142,12 +142,12 @@ async def _checked_claims(
     request: Request, reader: AsyncReader, token: str | None, *, media: bool = False
 ) -> dict[str, Any]:
     """:func:`token_claims_async`, with every 401 audited first (the user name the token
-    claims and the address; bounded per address, :func:`geo.access.gate.record_unauthenticated`)."""
+    claims and the address; bounded per address, :func:`geo.access.caller.record_unauthenticated`)."""
     try:
         return await token_claims_async(reader, token, cache=user_cache(), media=media)
     except Unauthorized as e:
         await run_in_threadpool(
-            gate.record_unauthenticated,
+            caller.record_unauthenticated,
             get_engine(),
             error=e,
             token=token,
@@ -174,7 +174,7 @@ async def token_claims(
 
     Every route, so none can forget: a 401 is audited (bounded per address), and a client
     address outside the user's registered ranges is refused with 403, audited
-    (:func:`geo.access.gate.address_allowed`, from the same read: no extra round trip).
+    (:func:`geo.access.caller.address_allowed`, from the same read: no extra round trip).
     """
     cookie = request.cookies.get(SESSION_COOKIE)
     kind = getattr(request.scope.get("endpoint"), "media_kind", None)
@@ -187,9 +187,9 @@ async def token_claims(
         claims = await _checked_claims(request, reader, mt, media=True)
         request.state.media = claims
     ip = client_ip(request)
-    if not gate.address_allowed(claims.get("cidrs"), ip):  # every route: registered address
+    if not caller.address_allowed(claims.get("cidrs"), ip):  # every route: registered address
         await run_in_threadpool(
-            gate.refuse_address,
+            caller.refuse_address,
             get_engine(),
             claims=claims,
             client_ip=ip,

@@ -11,6 +11,7 @@ from api.deps import ClientIP, CurrentUser, SessionDep
 from api.geojson import feature_collection, point_feature, public_camera
 from api.validation import BBoxStr, Int32Id, Offset, SafeStr, SafeText, SaneDatetime
 from geo import incidents
+from geo.access import incident_workflows
 from geo.access import requests as video_requests
 from geo.access.shares import share_dict
 from geo.bbox import BBox
@@ -143,7 +144,9 @@ def create_incident(
     request for them): ``automation`` lists each rule's result, and ``share`` is the share the
     first one made (else null).
     """
-    out = video_requests.register_incident(session, user=user, client_ip=ip, **body.model_dump())
+    out = incident_workflows.register_incident(
+        session, user=user, client_ip=ip, **body.model_dump()
+    )
     feature = point_feature(out["incident"])
     feature["automation"] = [
         {k: v for k, v in a.items() if k != "cameras"} for a in out["automation"]
@@ -161,7 +164,7 @@ def update_incident(
     ip: ClientIP,
 ) -> dict[str, Any]:
     """Change an incident (e.g. close it): its agency or the centre only; audited."""
-    rec = video_requests.change_incident(
+    rec = incident_workflows.change_incident(
         session,
         user=user,
         client_ip=ip,
@@ -177,7 +180,7 @@ def share_with(
 ) -> dict[str, Any]:
     """Share the incident with another agency (its agency or the centre; audited), so that
     agency's officers may request video on it."""
-    return video_requests.share_incident(
+    return incident_workflows.share_incident(
         session,
         user=user,
         client_ip=ip,

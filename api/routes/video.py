@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import ClientIP, CurrentUser, MediaClaims, SessionDep, media_route
 from api.validation import FiniteFloat, Int32Id, SafeStr, SaneDatetime
 from geo.access import gate as access
+from geo.access import streams
 from geo.access.audit import audit, engine_of
 from geo.access.roles import CENTRE_ROLES
 from geo.cameras import get_camera
@@ -178,11 +179,11 @@ def live(
     engine = engine_of(session)
 
     def still_ok() -> bool:  # runs in the stream's thread, in a fresh short session
-        why = access.still_allowed(
+        why = streams.still_allowed(
             engine, share_id=share.id, user_id=user.id, camera_id=camera_id, client_ip=ip
         )
         if why is not None:
-            access.end_stream(
+            streams.end_stream(
                 engine,
                 user_id=user.id,
                 username=user.username,

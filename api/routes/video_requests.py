@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ClientIP, CurrentUser, SessionDep
 from api.validation import SafeText, SaneDatetime
-from geo.access import requests as video_requests
+from geo.access import approvals
 from geo.access.policy import policy_dict
 from geo.access.shares import share_dict
 from geo.times import now_utc
@@ -55,9 +55,7 @@ def list_requests(
     """Video requests by approval state (default: the pending queue, oldest first), for
     operators and admins; each with the policy's reasons it is beyond policy."""
     now = now_utc()
-    rows = video_requests.list_requests(
-        session, user=user, client_ip=ip, approval=status, limit=limit
-    )
+    rows = approvals.list_requests(session, user=user, client_ip=ip, approval=status, limit=limit)
     return {
         "requests": [share_dict(s, now=now) for s in rows],
         "total": len(rows),
@@ -71,7 +69,7 @@ def approve(
 ) -> dict[str, Any]:
     """Approve a pending request as asked or narrowed; audited ``request_approve``. The share
     then opens exactly the approved window."""
-    share = video_requests.approve_request(
+    share = approvals.approve_request(
         session, user=user, client_ip=ip, share_id=share_id, **body.model_dump()
     )
     return share_dict(share)
@@ -82,7 +80,7 @@ def refuse(
     share_id: ShareId, body: RefuseIn, session: SessionDep, user: CurrentUser, ip: ClientIP
 ) -> dict[str, Any]:
     """Refuse a pending request; audited ``request_refuse``. The share never opens."""
-    share = video_requests.refuse_request(
+    share = approvals.refuse_request(
         session, user=user, client_ip=ip, share_id=share_id, reason=body.reason
     )
     return share_dict(share)

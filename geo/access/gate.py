@@ -23,18 +23,15 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any, NoReturn
 
-import jwt
-from sqlalchemy import Engine, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.access.audit import audit, audit_detached
 from geo.access.policy import INCIDENT_ACTIONS, incident_refusal, live_refusal
 from geo.access.roles import MONITOR_ROLES, VIDEO_ROLES, roles_for
 from geo.access.shares import get_share, is_recipient, recipient_filter, share_status
-from geo.access.throttle import audit_refusal, clean_text
 from geo.errors import Forbidden, GoldentimeError, InvalidInput, NotFound
 from geo.models import Camera
 from geo.models.access import Share, ShareCamera, User
@@ -533,144 +530,6 @@ def authorize_decision(
         )
 
 
-# --- every authenticated route: token refusals, the registered address --------------------------
-#
-# api.deps.token_claims (the dependency every /api route and every user-yielding dependency
-# goes through) asks these, so no route can forget them. The address check is pure (the token
-# check's one read carries the user's registered ranges: geo.access.tokens._ACTIVE_SQL); only
-# a refusal touches the database, to write its record before the answer leaves.
-
-_Net = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@lru_cache(maxsize=4096)
-def _networks(cidrs: tuple[str, ...]) -> tuple[_Net, ...]:
-    out = []
-    for c in cidrs:
-        try:
-            out.append(ipaddress.ip_network(str(c), strict=False))
-        except ValueError:
-            continue
-    return tuple(out)
-
-
-def address_allowed(cidrs: Sequence[str] | None, client_ip: str | None) -> bool:
-    """Whether ``client_ip`` lies in one of the ranges ``cidrs`` (IPv4-mapped IPv6 too); no
-    ranges or no address: never. The rule :func:`ip_allowed` applies to a user object."""
-    if not client_ip or not cidrs:
-        return False
-    try:
-        addr = ipaddress.ip_address(client_ip.strip().strip("[]"))
-    except ValueError:
-        return False
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    return any(addr.version == n.version and addr in n for n in _networks(tuple(cidrs)))
-
-
-def _claims_user(claims: dict[str, Any]) -> User:
-    """An unsaved :class:`User` carrying the checked token's identity, for the audit record."""
-    return User(id=int(claims["uid"]), username=str(claims["sub"]), role=claims.get("role"))
-
-
-def _route_ids(path_params: dict[str, Any] | None) -> dict[str, Any]:
-    """Audit context from a route's path (``camera_id``, ``share_id``, ``incident_id``)."""
-    ctx: dict[str, Any] = {}
-    for name, key in (("camera_id", "camera_ids"), ("share_id", "share_id")):
-        v = (path_params or {}).get(name)
-        if isinstance(v, int) or (isinstance(v, str) and v.isdigit() and len(v) < 10):
-            ctx[key] = [int(v)] if key == "camera_ids" else int(v)
-    v = (path_params or {}).get("incident_id")
-    if isinstance(v, int) or (isinstance(v, str) and v.isdigit() and len(v) < 10):
-        ctx["incident_id"] = int(v)
-    return ctx
-
-
-def refuse_address(
-    engine: Engine,
-    *,
-    claims: dict[str, Any],
-    client_ip: str | None,
-    route: str,
-    path_params: dict[str, Any] | None = None,
-) -> NoReturn:
-    """Refuse (403, ``denied`` with code ``ip``, committed first) a checked token used from an
-    address outside its user's registered ranges, on any route."""
-    username = str(claims.get("sub"))
-    reason = f"client address {client_ip} is not registered for user {username!r}"
-    ids = _route_ids(path_params)
-    audit_detached(
-        _EngineBound(engine),  # type: ignore[arg-type]
-        action="denied",
-        user=_claims_user(claims),
-        client_ip=client_ip,
-        reason=reason,
-        detail={"access": route, "code": "ip"},
-        case_number=_case_of(engine, ids),
-        **ids,
-    )
-    raise Forbidden(reason, code="ip")
-
-
-def _case_of(engine: Engine, ids: dict[str, Any]) -> str | None:
-    """The case number of the incident or share a refused route names (context for the log)."""
-    if "incident_id" in ids:
-        sql, key = "select case_number from incidents where id = :i", "incident_id"
-    elif "share_id" in ids:
-        sql, key = "select case_number from shares where id = :i", "share_id"
-    else:
-        return None
-    with engine.connect() as c:
-        found = c.execute(text(sql), {"i": ids[key]}).scalar()
-    return str(found) if found is not None else None
-
-
-def unverified_subject(token: str | None) -> str | None:
-    """The ``sub`` a token claims, signature NOT checked: only to name the user tried in the
-    record of a refused token (cleaned, at most 64 characters)."""
-    if not token:
-        return None
-    try:
-        sub = jwt.decode(token, options={"verify_signature": False}).get("sub")
-    except Exception:  # garbage is exactly what this records
-        return None
-    return clean_text(sub) if isinstance(sub, str) else None
-
-
-def record_unauthenticated(
-    engine: Engine,
-    *,
-    error: GoldentimeError,
-    token: str | None,
-    client_ip: str | None,
-    route: str,
-    path_params: dict[str, Any] | None = None,
-) -> None:
-    """Audit a 401 (no, forged, expired token; disabled or unknown user) with the user name the
-    token claims and the address; bounded per address (:func:`geo.access.throttle.audit_refusal`)
-    so a flood cannot fill the log. The caller raises ``error`` afterwards."""
-    audit_refusal(
-        engine,
-        action="denied",
-        username=unverified_subject(token),
-        client_ip=client_ip,
-        reason=error.message,
-        detail={"access": route, "code": "token", "token": bool(token)},
-        **_route_ids(path_params),
-    )
-
-
-class _EngineBound:
-    """The part of a Session :func:`audit_detached` uses (its engine), for callers on the
-    event loop's side that hold no session."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def get_bind(self) -> Engine:
-        return self.engine
-
-
 # --- tracing a person's movements: routes, tracks, reachable sets -------------------------------
 
 
@@ -717,72 +576,4 @@ def authorize_trace(
         camera_ids=cams or None,
         reason=why,
         detail=info,
-    )
-
-
-# --- live streams: re-checked while they run ------------------------------------------------------
-
-
-def still_allowed(
-    engine: Engine,
-    *,
-    share_id: int | None,
-    user_id: int,
-    camera_id: int,
-    client_ip: str | None,
-) -> str | None:
-    """Why a running live stream must end now (``None``: it may go on): the user was disabled,
-    lost the role or the address, or the share (``None``: the centre's monitoring) was revoked,
-    expired, lost the camera or live view. Reads the user and share in a fresh short session, so
-    it sees changes committed after the stream started; cheap enough to call every few
-    seconds. A database error ends the stream too (fail closed)."""
-    try:
-        with Session(engine) as s:
-            user = s.get(User, user_id)
-            if user is None or user.disabled:
-                return "the user was disabled"
-            if not ip_allowed(user, client_ip):
-                return f"client address {client_ip} is no longer registered for the user"
-            if share_id is None:
-                if user.role not in MONITOR_ROLES:
-                    return f"role {user.role!r} may no longer monitor live"
-                return None
-            if user.role not in VIDEO_ROLES:
-                return f"role {user.role!r} may no longer see video"
-            share = s.get(Share, share_id)
-            if share is None:
-                return f"share {share_id} no longer exists"
-            st = share_status(share)
-            if st != "active":
-                return _inactive_reason(share, st)
-            if not share.live:
-                return f"share {share.id} no longer includes live view"
-            if camera_id not in share.camera_ids:
-                return f"camera {camera_id} is no longer in share {share.id}"
-            return None
-    except Exception as e:  # noqa: BLE001 - cannot re-check: stop showing video
-        return f"the stream could not be re-checked ({type(e).__name__})"
-
-
-def end_stream(
-    engine: Engine,
-    *,
-    user_id: int,
-    username: str,
-    role: str | None,
-    client_ip: str | None,
-    share_id: int | None,
-    camera_id: int,
-    reason: str,
-) -> None:
-    """Record (``denied``, code ``stream_ended``) that a running live stream was cut, and why."""
-    audit_detached(
-        _EngineBound(engine),  # type: ignore[arg-type]
-        action="denied",
-        user=User(id=user_id, username=username, role=role),
-        client_ip=client_ip,
-        share_id=share_id,
-        camera_ids=[camera_id],
-        reason=f"live stream ended: {reason}",
-        detail={"access": "live", "code": "stream_ended", "live": True},
     )

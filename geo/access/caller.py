@@ -1,0 +1,158 @@
+"""Who is calling: the rules every authenticated route applies before it runs.
+
+:func:`api.deps.token_claims` (the dependency every ``/api`` route goes through) asks these, so
+no route can forget them: a refused token is audited (bounded per address), and a checked token
+used from an address outside its user's registered ranges is refused and audited.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any, NoReturn
+
+import jwt
+from sqlalchemy import Engine, text
+
+from geo.access.audit import audit_detached
+from geo.access.throttle import audit_refusal, clean_text
+from geo.errors import Forbidden, GoldentimeError
+from geo.models.access import User
+
+# --- every authenticated route: token refusals, the registered address --------------------------
+#
+# api.deps.token_claims (the dependency every /api route and every user-yielding dependency
+# goes through) asks these, so no route can forget them. The address check is pure (the token
+# check's one read carries the user's registered ranges: geo.access.tokens._ACTIVE_SQL); only
+# a refusal touches the database, to write its record before the answer leaves.
+
+_Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=4096)
+def _networks(cidrs: tuple[str, ...]) -> tuple[_Net, ...]:
+    out = []
+    for c in cidrs:
+        try:
+            out.append(ipaddress.ip_network(str(c), strict=False))
+        except ValueError:
+            continue
+    return tuple(out)
+
+
+def address_allowed(cidrs: Sequence[str] | None, client_ip: str | None) -> bool:
+    """Whether ``client_ip`` lies in one of the ranges ``cidrs`` (IPv4-mapped IPv6 too); no
+    ranges or no address: never. The rule :func:`ip_allowed` applies to a user object."""
+    if not client_ip or not cidrs:
+        return False
+    try:
+        addr = ipaddress.ip_address(client_ip.strip().strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return any(addr.version == n.version and addr in n for n in _networks(tuple(cidrs)))
+
+
+def _claims_user(claims: dict[str, Any]) -> User:
+    """An unsaved :class:`User` carrying the checked token's identity, for the audit record."""
+    return User(id=int(claims["uid"]), username=str(claims["sub"]), role=claims.get("role"))
+
+
+def _route_ids(path_params: dict[str, Any] | None) -> dict[str, Any]:
+    """Audit context from a route's path (``camera_id``, ``share_id``, ``incident_id``)."""
+    ctx: dict[str, Any] = {}
+    for name, key in (("camera_id", "camera_ids"), ("share_id", "share_id")):
+        v = (path_params or {}).get(name)
+        if isinstance(v, int) or (isinstance(v, str) and v.isdigit() and len(v) < 10):
+            ctx[key] = [int(v)] if key == "camera_ids" else int(v)
+    v = (path_params or {}).get("incident_id")
+    if isinstance(v, int) or (isinstance(v, str) and v.isdigit() and len(v) < 10):
+        ctx["incident_id"] = int(v)
+    return ctx
+
+
+def refuse_address(
+    engine: Engine,
+    *,
+    claims: dict[str, Any],
+    client_ip: str | None,
+    route: str,
+    path_params: dict[str, Any] | None = None,
+) -> NoReturn:
+    """Refuse (403, ``denied`` with code ``ip``, committed first) a checked token used from an
+    address outside its user's registered ranges, on any route."""
+    username = str(claims.get("sub"))
+    reason = f"client address {client_ip} is not registered for user {username!r}"
+    ids = _route_ids(path_params)
+    audit_detached(
+        EngineBound(engine),  # type: ignore[arg-type]
+        action="denied",
+        user=_claims_user(claims),
+        client_ip=client_ip,
+        reason=reason,
+        detail={"access": route, "code": "ip"},
+        case_number=_case_of(engine, ids),
+        **ids,
+    )
+    raise Forbidden(reason, code="ip")
+
+
+def _case_of(engine: Engine, ids: dict[str, Any]) -> str | None:
+    """The case number of the incident or share a refused route names (context for the log)."""
+    if "incident_id" in ids:
+        sql, key = "select case_number from incidents where id = :i", "incident_id"
+    elif "share_id" in ids:
+        sql, key = "select case_number from shares where id = :i", "share_id"
+    else:
+        return None
+    with engine.connect() as c:
+        found = c.execute(text(sql), {"i": ids[key]}).scalar()
+    return str(found) if found is not None else None
+
+
+def unverified_subject(token: str | None) -> str | None:
+    """The ``sub`` a token claims, signature NOT checked: only to name the user tried in the
+    record of a refused token (cleaned, at most 64 characters)."""
+    if not token:
+        return None
+    try:
+        sub = jwt.decode(token, options={"verify_signature": False}).get("sub")
+    except Exception:  # garbage is exactly what this records
+        return None
+    return clean_text(sub) if isinstance(sub, str) else None
+
+
+def record_unauthenticated(
+    engine: Engine,
+    *,
+    error: GoldentimeError,
+    token: str | None,
+    client_ip: str | None,
+    route: str,
+    path_params: dict[str, Any] | None = None,
+) -> None:
+    """Audit a 401 (no, forged, expired token; disabled or unknown user) with the user name the
+    token claims and the address; bounded per address (:func:`geo.access.throttle.audit_refusal`)
+    so a flood cannot fill the log. The caller raises ``error`` afterwards."""
+    audit_refusal(
+        engine,
+        action="denied",
+        username=unverified_subject(token),
+        client_ip=client_ip,
+        reason=error.message,
+        detail={"access": route, "code": "token", "token": bool(token)},
+        **_route_ids(path_params),
+    )
+
+
+class EngineBound:
+    """The part of a Session :func:`audit_detached` uses (its engine), for callers on the
+    event loop's side that hold no session."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def get_bind(self) -> Engine:
+        return self.engine
