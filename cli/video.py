@@ -24,13 +24,18 @@ def demo(
     """Point cameras at the bundled clip as looping live sources (``file://...?loop=1``).
 
     Without ``--camera``: the Daejeon crime-prevention cameras with the most recorded (Yuseong-gu)
-    traffic accidents within 100 m.
+    traffic accidents within 100 m, and the 5 cameras a video request at the README's demo
+    accident (``geo.video.demo.DEMO_SCENE``) chooses.
     """
     from geo.db import session_scope
-    from geo.video.demo import choose_demo_cameras, set_demo_sources
+    from geo.video.demo import choose_demo_cameras, demo_scene_cameras, set_demo_sources
 
     with session_scope() as s:
-        ids = list(camera) if camera else [c["id"] for c in choose_demo_cameras(s, n=n)]
+        if camera:
+            ids = list(camera)
+        else:
+            hot = [c["id"] for c in choose_demo_cameras(s, n=n)]
+            ids = list(dict.fromkeys([*hot, *demo_scene_cameras(s)]))
         rows = set_demo_sources(s, camera_ids=ids)
     for r in rows:
         typer.echo(

@@ -25,5 +25,7 @@ fetch swagger-ui-dist@5 swagger-ui swagger-ui-bundle.js swagger-ui.css favicon-3
 fetch leaflet.markercluster@1.5.3 markercluster dist/leaflet.markercluster.js dist/MarkerCluster.css dist/MarkerCluster.Default.css
 fetch leaflet.heat@0.2.0 heat dist/leaflet-heat.js
 fetch leaflet-textpath@1.2.3 textpath leaflet.textpath.js
+# the console's map: the CSP build (its worker is a file, no blob: worker under default-src 'self')
+fetch maplibre-gl@5.24.1 maplibre dist/maplibre-gl-csp.js dist/maplibre-gl-csp-worker.js dist/maplibre-gl.css dist/LICENSE.txt
 cp "$(python3 -c "import folium,os;print(os.path.dirname(folium.__file__))")/templates/leaflet_heat.min.js" "$out/heat/"
 echo "vendored into $out"; du -sh "$out"

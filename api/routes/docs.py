@@ -18,15 +18,3 @@ def docs(request: Request) -> HTMLResponse:
         swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
         swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
     )
-
-
-@router.get("/")
-def index() -> HTMLResponse:
-    return HTMLResponse(
-        "<!doctype html><meta charset=utf-8><title>goldentime</title>"
-        "<h1>goldentime</h1><ul>"
-        "<li><a href='/docs'>API documentation</a></li>"
-        "<li><a href='/health'>health</a></li>"
-        "<li><a href='/api/cameras?bbox=127.30,36.30,127.40,36.40'>Daejeon cameras (GeoJSON)</a></li>"
-        "</ul>"
-    )

@@ -41,6 +41,20 @@ def choose_demo_cameras(
     return out
 
 
+#: The README's demo emergency: a real Yuseong accident location (lat, lon), where a responder's
+#: video request should find live pictures.
+DEMO_SCENE = (36.332281, 127.34798556)
+
+
+def demo_scene_cameras(session: Session, *, k: int = 5) -> list[int]:
+    """The ``k`` cameras a video request at :data:`DEMO_SCENE` chooses (the same ranking), so the
+    walkthrough's video wall shows live pictures."""
+    from geo.nearest import nearest_cameras
+
+    lat, lon = DEMO_SCENE
+    return [int(c["id"]) for c in nearest_cameras(session, lat=lat, lon=lon, k=k)]
+
+
 def set_demo_sources(session: Session, *, camera_ids: list[int]) -> list[dict[str, Any]]:
     """Set ``stream_url`` of ``camera_ids`` to the looping bundled clip; returns the cameras."""
     url = demo_stream_url()
