@@ -27,9 +27,8 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.access.roles import PLANNING_ROLES
 from geo.bbox import BBox
-from geo.errors import Forbidden, InvalidInput
+from geo.errors import InvalidInput
 from geo.models.core import CAMERA_PURPOSES, INCIDENT_KINDS
 
 #: Distances (metres) reported by default for the "within d m of a camera" measure.
@@ -44,15 +43,6 @@ DEFAULT_CELL_SIZE_M = 200.0
 
 # ---------------------------------------------------------------------------------------------
 # filters
-
-
-def check_planner(role: str) -> None:
-    """Raise :class:`Forbidden` unless ``role`` may use coverage planning (planner or admin)."""
-    if role not in PLANNING_ROLES:
-        raise Forbidden(
-            f"coverage planning is for the roles {', '.join(PLANNING_ROLES)}, not {role!r}",
-            field="role",
-        )
 
 
 def check_filters(

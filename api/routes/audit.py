@@ -14,9 +14,8 @@ from fastapi.responses import Response
 
 from api.deps import ClientIP, CurrentUser, SessionDep
 from api.validation import Int32Id, Offset, SafeStr, SaneDatetime
-from geo.access.audit import AUDIT_FIELDS, audit, query_audit, verify_chain
-from geo.access.gate import require
-from geo.access.roles import AUDIT_ROLES
+from geo.access import gate
+from geo.access.audit import AUDIT_FIELDS, query_audit, verify_chain
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
@@ -69,14 +68,20 @@ def list_audit(
         "start": start,
         "end": end,
     }
-    require(
+    chosen = {k: v for k, v in filters.items() if v is not None}
+    gate.authorize(  # the read is on the record before any row leaves
         session,
         user=user,
         client_ip=ip,
-        roles=AUDIT_ROLES,
-        action="export",
-        check_ip=False,
-        detail={"filters": {k: v for k, v in filters.items() if v is not None}},
+        permission="audit_read",
+        action="audit_read",
+        record="export",
+        case_number=case_number,
+        incident_id=incident_id,
+        camera_ids=[camera] if camera is not None else None,
+        start=start,
+        end=end,
+        detail={"format": format, "limit": limit, "offset": offset, "filters": chosen},
     )
     rows, total = query_audit(
         session,
@@ -89,23 +94,6 @@ def list_audit(
         end=end,
         limit=limit,
         offset=offset,
-    )
-    audit(
-        session,
-        action="export",
-        user=user,
-        client_ip=ip,
-        case_number=case_number,
-        incident_id=incident_id,
-        camera_ids=[camera] if camera is not None else None,
-        start=start,
-        end=end,
-        detail={
-            "format": format,
-            "rows": len(rows),
-            "total": total,
-            "filters": {k: v for k, v in filters.items() if v is not None},
-        },
     )
     if format == "csv":
         buf = io.StringIO()
@@ -124,8 +112,14 @@ def list_audit(
 @router.get("/verify")
 def verify_audit(session: SessionDep, user: CurrentUser, ip: ClientIP) -> dict[str, Any]:
     """Recompute the audit log's hash chain (auditor, admin): ``ok``, rows checked and the first
-    bad row with the problem. The check itself is recorded (``export``, ``detail.verify``)."""
-    require(session, user=user, client_ip=ip, roles=AUDIT_ROLES, action="export", check_ip=False)
-    report = verify_chain(session).to_dict()
-    audit(session, action="export", user=user, client_ip=ip, detail={"verify": report})
-    return report
+    bad row with the problem. The check itself is recorded (``export``, ``detail.verify``, before the check runs)."""
+    gate.authorize(
+        session,
+        user=user,
+        client_ip=ip,
+        permission="audit_read",
+        action="audit_verify",
+        record="export",
+        detail={"verify": True},
+    )
+    return verify_chain(session).to_dict()

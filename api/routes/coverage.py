@@ -9,16 +9,17 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import ClientIP, CurrentUser, SessionDep
 from api.validation import BBoxStr, FiniteFloat, Lat, Lon, SafeStr, SaneDatetime
 from geo import coverage, siting
+from geo.access import gate
 from geo.bbox import BBox
 from geo.errors import InvalidInput
 
 
-def planner(user: CurrentUser) -> None:
-    """Only planners (and admins) use the planning endpoints; 403 for other roles."""
-    coverage.check_planner(user.role)
+def planner(session: SessionDep, user: CurrentUser, ip: ClientIP) -> None:
+    """Only planners (and admins) use the planning endpoints; 403 (audited) for other roles."""
+    gate.authorize(session, user=user, client_ip=ip, permission="planning", action="planning")
 
 
 router = APIRouter(tags=["coverage"], dependencies=[Depends(planner)])

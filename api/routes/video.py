@@ -22,8 +22,7 @@ from api.deps import ClientIP, CurrentUser, MediaClaims, SessionDep, media_route
 from api.validation import FiniteFloat, Int32Id, SafeStr, SaneDatetime
 from geo.access import gate as access
 from geo.access import streams
-from geo.access.audit import audit, engine_of
-from geo.access.roles import CENTRE_ROLES
+from geo.access.audit import engine_of
 from geo.cameras import get_camera
 from geo.errors import Unavailable
 from geo.settings import get_settings
@@ -279,8 +278,8 @@ class MaskIn(BaseModel):
 
 def _centre_camera(session: Any, *, user: Any, ip: str, camera_id: int, action: str) -> None:
     """Masks are control-centre business: operator/admin from a registered address, known camera."""
-    access.require(
-        session, user=user, client_ip=ip, roles=CENTRE_ROLES, action=action, camera_ids=[camera_id]
+    access.authorize(
+        session, user=user, client_ip=ip, permission="centre", action=action, camera_ids=[camera_id]
     )
     get_camera(session, camera_id)
 
@@ -308,17 +307,19 @@ def put_masks(
     ),
 ) -> dict[str, Any]:
     """Replace the camera's privacy masks; operator/admin only."""
-    _centre_camera(session, user=user, ip=ip, camera_id=camera_id, action="masks_edit")
     plain = [m.model_dump() for m in masks]
-    stored = privacy.set_masks(session, camera_id=camera_id, masks=plain, user=user.username)
-    audit(
+    access.authorize(
         session,
-        action="masks_edit",
         user=user,
         client_ip=ip,
+        permission="centre",
+        action="masks_edit",
+        record="masks_edit",
         camera_ids=[camera_id],
-        detail={"masks": [{"label": m.get("label"), "points": m.get("points")} for m in stored]},
+        detail={"masks": [{"label": m.get("label"), "points": m.get("points")} for m in plain]},
     )
+    get_camera(session, camera_id)
+    stored = privacy.set_masks(session, camera_id=camera_id, masks=plain, user=user.username)
     return {"camera_id": camera_id, "masks": stored}
 
 
@@ -332,7 +333,7 @@ def alerts(
     limit: int = Query(50, ge=1, le=500),
 ) -> dict[str, Any]:
     """Motion alerts ranked for the operator: near open incidents and recent first, with why."""
-    access.require(session, user=user, client_ip=ip, roles=CENTRE_ROLES, action="alerts")
+    access.authorize(session, user=user, client_ip=ip, permission="centre", action="alerts")
     rows = rank_alerts(session, since_s=since_s, camera_id=camera_id, limit=limit)
     for r in rows:
         r["at"], r["until_at"] = _iso(r["at"]), _iso(r["until_at"])
@@ -348,7 +349,7 @@ def alerts(
 def video_status(session: SessionDep, user: CurrentUser, ip: ClientIP) -> dict[str, Any]:
     """Each recorded camera's state (recording, retrying, stopped), last frame and last error,
     with the extent of its archive; operator/admin only."""
-    access.require(session, user=user, client_ip=ip, roles=CENTRE_ROLES, action="video_status")
+    access.authorize(session, user=user, client_ip=ip, permission="centre", action="video_status")
     rows = recorder_status(session)
     for r in rows:
         ext = archive.archive_extent(session, camera_id=r["camera_id"])

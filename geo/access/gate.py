@@ -115,6 +115,34 @@ def require(
         )
 
 
+def authorize(
+    session: Session,
+    *,
+    user: User,
+    client_ip: str | None,
+    permission: str,
+    action: str,
+    record: str | None = None,
+    reason: str | None = None,
+    **ctx: Any,
+) -> None:
+    """Allow ``user`` at ``client_ip`` an ``action`` that needs ``permission`` (a row of
+    :data:`geo.access.roles.PERMISSIONS`), with a registered address; refusals are audited
+    (``denied``). With ``record``, the allowed action is written to the audit log (that action
+    name, ``reason`` and ``ctx``) in the caller's transaction, before anything flows. The one call
+    a route makes for everything that is not video, a share, an incident or a trace."""
+    require(
+        session,
+        user=user,
+        client_ip=client_ip,
+        roles=roles_for(permission),
+        action=action,
+        **ctx,
+    )
+    if record is not None:
+        audit(session, action=record, user=user, client_ip=client_ip, reason=reason, **ctx)
+
+
 def _window_text(s: dt.datetime | None, e: dt.datetime | None) -> str:
     if s is None or e is None:
         return "no recorded window"
