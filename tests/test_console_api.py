@@ -150,3 +150,21 @@ def test_camera_clusters_aggregate_in_the_database(
         assert r.status_code == 422 and r.json()["detail"]["field"] == "zoom", r.text
     r = c.get("/api/cameras/clusters", params={"bbox": "120,30,130,40", "zoom": 16})
     assert r.status_code == 422 and r.json()["detail"]["field"] == "bbox"
+
+
+def test_every_console_label_exists_in_korean_and_english() -> None:
+    """A label missing in one language would show its key to a Korean (or English) user: every
+    ``data-i18n`` key of the page and every ``t("...")`` key of the scripts is in both tables."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "maps" / "static" / "console"
+    src = (root / "i18n.js").read_text(encoding="utf-8")
+    ko_part, en_part = src.split("  en: {", 1)
+    key = re.compile(r"^\s{4}(\w+):", re.M)
+    ko, en = set(key.findall(ko_part)), set(key.findall(en_part))
+    assert ko == en and len(ko) > 100
+    used = set(re.findall(r'data-i18n(?:-ph)?="(\w+)"', (root / "index.html").read_text("utf-8")))
+    for js in ("console.js", "wall.js", "map.js"):
+        used |= set(re.findall(r'\bt\("(\w+)"\)', (root / js).read_text(encoding="utf-8")))
+    assert used and used <= ko, sorted(used - ko)

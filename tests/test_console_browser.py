@@ -38,6 +38,7 @@ def console_world(engine: Any, sample_loaded: Any) -> Iterator[dict[str, Any]]:
         "planner": ("planner", "Daejeon Metropolitan City", ["127.0.0.1/32"]),
         "auditor": ("auditor", "Daejeon Metropolitan City", ["127.0.0.1/32"]),
         "investigator": ("investigator", "Daejeon Metropolitan Police Agency", ["127.0.0.1/32"]),
+        "operator": ("operator", "Daejeon Metropolitan City", ["127.0.0.1/32", "::1/128"]),
     }
     users: dict[str, str] = {}
     with session_scope() as s:
@@ -60,7 +61,7 @@ def console_world(engine: Any, sample_loaded: Any) -> Iterator[dict[str, Any]]:
             if key == "officer":
                 officer_agency = made.agency_id
         case = f"2026-CON-{tag}"
-        create_incident(  # an incident of the officers' agency
+        incident = create_incident(  # an incident of the officers' agency
             s,
             kind="police",
             lat=DEMO_LAT,
@@ -70,9 +71,20 @@ def console_world(engine: Any, sample_loaded: Any) -> Iterator[dict[str, Any]]:
             agency_id=officer_agency,
         )
     try:
-        yield {"users": users, "cameras": cams, "tag": tag, "case": case}
+        yield {
+            "users": users,
+            "cameras": cams,
+            "tag": tag,
+            "case": case,
+            "incident_id": int(incident["id"]),
+        }
     finally:
         with session_scope() as s:
+            s.execute(text("delete from camera_masks where camera_id = any(:ids)"), {"ids": cams})
+            s.execute(text("delete from motion_events where camera_id = any(:ids)"), {"ids": cams})
+            s.execute(
+                text("delete from recorder_status where camera_id = any(:ids)"), {"ids": cams}
+            )
             for cid, url in old.items():
                 s.execute(
                     text("update cameras set stream_url = :u where id = :c"), {"u": url, "c": cid}
@@ -299,5 +311,220 @@ def test_investigator_traces_sightings(
     times.nth(1).fill("2026-11-30T12:00:01")
     page.click("#track-form button[type=submit]")
     page.wait_for_selector("[data-testid=track-verdict].bad", timeout=30_000)
+    assert not browser_page.blocked, browser_page.blocked
+    assert not browser_page.errors, browser_page.errors
+
+
+def _logout(page: Any) -> None:
+    with page.expect_navigation():
+        page.click("#logout")  # the page reloads: nothing of the session stays in memory
+
+
+def _share_rows(case: str) -> list[dict[str, Any]]:
+    from geo.db import session_scope
+
+    with session_scope() as s:
+        return [
+            dict(r)
+            for r in s.execute(
+                text(
+                    "select s.id, s.approval, s.kind, u.username as to_user from shares s "
+                    "left join users u on u.id = s.granted_to_user_id "
+                    "where s.case_number = :c order by s.id"
+                ),
+                {"c": case},
+            ).mappings()
+        ]
+
+
+def test_operator_approves_and_refuses_requests_beyond_policy(
+    live_server: str, browser_page: Any, console_world: dict[str, Any]
+) -> None:
+    """An officer asks for 5 h of recordings before the incident (policy: 2 h): the request waits,
+    opening nothing; the operator approves one with a reason (the officer's share opens and plays)
+    and refuses another, a decision without a reason being refused by the console first."""
+    page = browser_page.page
+    officer = console_world["users"]["officer"]
+    operator = console_world["users"]["operator"]
+    case = console_world["case"]
+    _login(page, live_server, officer)
+    page.click("#request-options summary")
+    page.fill("#request-form [name=hours_before]", "5")
+    page.fill("#request-form [name=reason]", "suspect seen near the scene this morning")
+    before = {r["id"] for r in _share_rows(case)}
+    for _ in range(2):
+        page.click(f"#incident-list li:has-text('{case}') button.video-request")
+        msg = _message(page)
+        assert "approval" in msg and "before" in msg, msg  # beyond policy, with why
+        page.evaluate("() => { document.querySelector('#message').hidden = true; }")
+    assert page.locator(".wall-tile").count() == 0  # nothing opened
+    new = [r for r in _share_rows(case) if r["id"] not in before]
+    assert [r["approval"] for r in new] == ["pending", "pending"], new
+    yes, no = new[0]["id"], new[1]["id"]
+    page.wait_for_selector(f"#share-list li[data-share-id='{yes}'][data-status=awaiting_approval]")
+    assert page.locator(f"#share-list li[data-share-id='{yes}'] button.open-share").count() == 0
+    _logout(page)
+
+    _login(page, live_server, operator)
+    assert page.locator("#tabs button[data-tab=operator].active").count() == 1
+    row = f"#pending-list li[data-share-id='{yes}']"
+    page.wait_for_selector(row)
+    assert "before" in page.inner_text(row)  # the policy's reason is shown to the approver
+    page.click(f"{row} button.approve")  # no reason: the console asks for one, nothing is sent
+    assert "reason" in _message(page).lower()
+    assert _share_rows(case)[-2]["approval"] == "pending"
+    page.fill(f"{row} input.decision-reason", "armed robbery: the morning matters")
+    page.click(f"{row} button.approve")
+    page.wait_for_selector(row, state="detached")
+    assert f"#{yes}" in _message(page)
+    no_row = f"#pending-list li[data-share-id='{no}']"
+    page.fill(f"{no_row} input.decision-reason", "the 2 h window is enough here")
+    page.click(f"{no_row} button.refuse")
+    page.wait_for_selector(no_row, state="detached")
+    decided = {r["id"]: r["approval"] for r in _share_rows(case)}
+    assert decided[yes] == "approved" and decided[no] == "refused"
+    assert _audit_rows(operator, "request_approve") and _audit_rows(operator, "request_refuse")
+    _logout(page)
+
+    # the officer's approved share is active and plays; the refused one never opens
+    _login(page, live_server, officer)
+    page.wait_for_selector(f"#share-list li[data-share-id='{yes}'][data-status=active]")
+    page.wait_for_selector(f"#share-list li[data-share-id='{no}'][data-status=refused]")
+    assert page.locator(f"#share-list li[data-share-id='{no}'] button.open-share").count() == 0
+    page.click(f"#share-list li[data-share-id='{yes}'] button.open-share")
+    page.wait_for_selector(".wall-tile[data-live=drawn]", timeout=30_000)
+    assert not browser_page.blocked, browser_page.blocked
+    assert not browser_page.errors, browser_page.errors
+
+
+def test_operator_alerts_push_status_and_masks(
+    live_server: str, browser_page: Any, console_world: dict[str, Any]
+) -> None:
+    """The operator's desk: a motion alert near the open incident ranked with why and opened
+    live; the incident's cameras pushed to an officer; a recorder in trouble in the camera
+    status; a privacy mask drawn by clicking on a snapshot, saved and audited."""
+    from geo.db import session_scope
+
+    cams = console_world["cameras"]
+    officer = console_world["users"]["officer"]
+    operator = console_world["users"]["operator"]
+    with session_scope() as s:
+        s.execute(
+            text(
+                "insert into motion_events (camera_id, at, until_at, box_x, box_y, box_w, box_h,"
+                " area_frac, score, frames) values (:c, now() - interval '2 minutes',"
+                " now() - interval '100 seconds', 10, 20, 120, 90, 0.08, 0.9, 40)"
+            ),
+            {"c": cams[0]},
+        )
+        s.execute(
+            text(
+                "insert into recorder_status (camera_id, state, attempts, last_error)"
+                " values (:c, 'retrying', 3, 'connection refused by the test source')"
+            ),
+            {"c": cams[1]},
+        )
+    page = browser_page.page
+    _login(page, live_server, operator)
+    assert page.locator("#tabs button[data-tab=operator].active").count() == 1
+    alert = f"#alert-list li[data-camera-id='{cams[0]}']"
+    page.wait_for_selector(alert)
+    assert "open incident" in page.inner_text(alert)  # ranked near the open incident, with why
+    page.click(f"{alert} button.alert-live")
+    page.wait_for_selector(".wall-tile[data-live=drawn]", timeout=30_000)
+
+    # push the incident's cameras to an officer
+    page.fill("#push-form [name=incident_id]", str(console_world["incident_id"]))
+    page.fill("#push-form [name=to_user]", officer)
+    page.fill("#push-form [name=reason]", "patrol car 12 heading to the scene")
+    page.click("#push-form button[type=submit]")
+    page.wait_for_function(
+        "() => !document.querySelector('#message').hidden"
+        " && document.querySelector('#message').textContent.includes('→')"
+    )
+    assert officer in page.inner_text("#message")
+    pushed = [r for r in _share_rows(console_world["case"]) if r["kind"] == "push"]
+    assert pushed and pushed[-1]["to_user"] == officer
+
+    # camera status: the recorder in trouble, with its error
+    status_row = f"#status-table tr[data-camera-id='{cams[1]}'][data-state=retrying]"
+    page.wait_for_selector(status_row)
+    assert "connection refused" in page.inner_text(status_row)
+
+    # a privacy mask drawn on a camera's snapshot
+    page.fill("#mask-form [name=camera_id]", str(cams[2]))
+    page.click("#mask-form button[type=submit]")
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#mask-img');"
+        " return !document.querySelector('#mask-editor').hidden && i.complete && i.naturalWidth > 0; }",
+        timeout=30_000,
+    )
+    svg = page.locator("#mask-svg")
+    svg.scroll_into_view_if_needed()
+    box = svg.bounding_box()
+    for fx, fy in [(0.1, 0.1), (0.4, 0.1), (0.4, 0.5), (0.1, 0.5)]:
+        svg.click(position={"x": box["width"] * fx, "y": box["height"] * fy})
+    assert "4" in page.inner_text("#mask-points")
+    page.fill("#mask-label", "apartment window")
+    page.click("#mask-save")
+    page.wait_for_selector("#mask-list li")
+    assert "saved" in _message(page).lower()
+    saved = page.request.get(f"{live_server}/api/cameras/{cams[2]}/masks").json()["masks"]
+    assert len(saved) == 1 and saved[0]["label"] == "apartment window"
+    xs = [p[0] for p in saved[0]["points"]]
+    ys = [p[1] for p in saved[0]["points"]]
+    assert len(xs) == 4 and max(xs) <= 480 * 0.45 and max(ys) <= 360 * 0.55  # image pixels
+    assert page.locator("#mask-svg polygon.mask-saved").count() == 1  # shown over the snapshot
+    edits = _audit_rows(operator, "masks_edit")
+    assert edits and cams[2] in edits[-1]["camera_ids"]
+    # the operator's desk in Korean
+    page.click("#lang")
+    desk = page.inner_text("section.panel[data-panel=operator]")
+    assert "카메라 상태" in desk and "개인정보 마스크" in desk and "승인 대기 요청" in desk
+    assert not browser_page.blocked, browser_page.blocked
+    assert not browser_page.errors, browser_page.errors
+
+
+def test_investigator_reachable_area_and_planner_gaps(
+    live_server: str, browser_page: Any, console_world: dict[str, Any]
+) -> None:
+    """The investigator's reachable area from an incident for N minutes (a reason is demanded:
+    without one the refusal names the field), and the planner's gap grid on the map."""
+    page = browser_page.page
+    investigator = console_world["users"]["investigator"]
+    _login(page, live_server, investigator)
+    page.click("#tabs button[data-tab=investigator]")
+    page.select_option("#reach-form [name=incident]", str(console_world["incident_id"]))
+    page.fill("#reach-form [name=minutes]", "3")
+    page.fill("#reach-form [name=case_number]", console_world["case"])
+    page.click("#reach-form button[type=submit]")  # no reason
+    assert "reason" in _message(page), page.inner_text("#message")
+    page.fill("#reach-form [name=reason]", "where could the suspect be by now")
+    page.evaluate("() => { document.querySelector('#message').hidden = true; }")
+    page.click("#reach-form button[type=submit]")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=reach-summary]')"
+        " || !document.querySelector('#message').hidden",
+        timeout=120_000,
+    )
+    summary = page.query_selector("[data-testid=reach-summary]")
+    assert summary is not None, page.inner_text("#message")
+    assert "3" in summary.inner_text()
+    assert _audit_rows(investigator, "trace") or _audit_rows(investigator, "reachable")
+    _logout(page)
+
+    _login(page, live_server, console_world["users"]["planner"])
+    page.evaluate(f"() => window.__gt.jump({DEMO_LON}, {DEMO_LAT}, 13)")
+    page.fill("#gaps-form [name=cell_size_m]", "300")
+    page.click("#gaps-form button[type=submit]")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=gaps-summary]')"
+        " || !document.querySelector('#message').hidden",
+        timeout=60_000,
+    )
+    summary = page.query_selector("[data-testid=gaps-summary]")
+    assert summary is not None, page.inner_text("#message")
+    assert int(summary.inner_text().split()[0]) > 0  # cells drawn
+    assert page.locator("[data-testid=gaps-worst] li").count() >= 1
     assert not browser_page.blocked, browser_page.blocked
     assert not browser_page.errors, browser_page.errors

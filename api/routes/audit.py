@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from api.deps import ClientIP, CurrentUser, SessionDep
 from api.validation import Int32Id, Offset, SafeStr, SaneDatetime
 from geo.access import gate
-from geo.access.audit import AUDIT_FIELDS, query_audit, verify_chain
+from geo.access.audit import AUDIT_FIELDS, engine_of, query_audit, verify_chain
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
@@ -122,4 +122,7 @@ def verify_audit(session: SessionDep, user: CurrentUser, ip: ClientIP) -> dict[s
         record="export",
         detail={"verify": True},
     )
-    return verify_chain(session).to_dict()
+    # the chain as committed, on its own connection: this request's record above is not chained
+    # until its transaction commits, and must not read as a row committed unchained
+    with engine_of(session).connect() as conn:
+        return verify_chain(conn).to_dict()

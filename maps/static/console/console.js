@@ -1,5 +1,5 @@
 // goldentime console: one page over the public API. Plain ES modules, no build step.
-import { api, ApiError, login, logout, resume } from "./api.js";
+import { api, ApiError, linkIsDirect, login, logout, mediaFetch, resume } from "./api.js";
 import { applyLabels, getLang, initialLang, setLang, t } from "./i18n.js";
 import { ConsoleMap } from "./map.js";
 import { VideoWall } from "./wall.js";
@@ -20,7 +20,15 @@ const el = (tag, props = {}, ...kids) => {
 // what a benchmark or a test may read (no secrets: timings and state only)
 const probe = (window.__gt = { ready: false, marks: {} });
 
-const state = { config: null, map: null, wall: null, incidents: [], sightings: [], panel: null };
+const state = {
+  config: null,
+  map: null,
+  wall: null,
+  incidents: [],
+  sightings: [],
+  panel: null,
+  mask: { camera: null, points: [], masks: [] },
+};
 
 // ---- messages: a refused action shows the server's reason, never a blank panel ---------------
 function showMessage(text, kind = "error") {
@@ -97,6 +105,7 @@ async function start(config) {
   probe.marks.config = performance.now();
   const jobs = [state.map.loadCameras(showError).then((n) => (probe.cameras = n))];
   if (has("incident_read")) jobs.push(loadIncidents());
+  if (has("video_request")) loadShares();
   await Promise.all(jobs).catch(showError);
   probe.marks.dataSet = performance.now();
   // the first paint of the whole registry: the map is idle with every camera source drawn
@@ -151,6 +160,8 @@ function showPanel(name) {
     loadPending();
     loadAlerts();
   }
+  if (name === "operator") loadStatus();
+  if (name === "investigator") fillReachIncidents();
   if (name === "planner") loadCoverage();
   if (name === "auditor") loadAudit();
 }
@@ -192,6 +203,10 @@ async function onSearch(ev) {
 
 async function onCamera(id) {
   if (state.panel === "investigator") addSighting(id);
+  if (state.panel === "operator" && has("centre")) {
+    $("#mask-form").camera_id.value = String(id);
+    openMaskEditor(id);
+  }
   try {
     const f = await api(`/api/cameras/${id}`);
     const p = f.properties;
@@ -302,19 +317,82 @@ async function requestVideo(incident, btn) {
   probe.marks.firstFrame = null;
   btn.disabled = true;
   try {
-    const r = await api(`/api/incidents/${incident.properties.id}/video-requests`, { method: "POST", json: {} , raw: true });
+    const r = await api(`/api/incidents/${incident.properties.id}/video-requests`, {
+      method: "POST",
+      json: requestOptions(incident),
+      raw: true,
+    });
     const answer = await r.json();
     probe.marks.requestAnswer = performance.now();
-    if (r.status === 202 || (answer.share && answer.share.status === "pending")) {
-      showMessage(`${t("pending_approval")} (${answer.share ? "#" + answer.share.id : ""})`, "info");
+    if (r.status === 202 || (answer.share && answer.share.approval === "pending")) {
+      const why = answer.decision && answer.decision.reasons ? answer.decision.reasons.join("; ") : "";
+      showMessage(`${t("pending_approval")} (${answer.share ? "#" + answer.share.id : ""})${why ? ": " + why : ""}`, "info");
+      loadShares();
       return;
     }
+    loadShares();
     showChosen(incident, answer);
     showMessage(`${t("share_granted")}: ${answer.case_number || ""} · ${t("expires")} ${fmt(answer.expires_at)}`, "info");
   } catch (e) {
     showError(e);
   } finally {
     btn.disabled = false;
+  }
+}
+
+/** The request's options (empty = the one-click defaults): a window from N hours before the
+ * incident, a reason. The server's policy decides whether it needs an approval. */
+function requestOptions(incident) {
+  const f = $("#request-form");
+  const body = {};
+  const h = f.hours_before.value.trim();
+  if (h) {
+    const hours = Number(h);
+    if (!Number.isFinite(hours) || hours <= 0) throw new Error(`${t("hours_before")}: ${h}`);
+    const at = new Date(incident.properties.occurred_at || Date.now());
+    body.start = new Date(at.getTime() - hours * 3600 * 1000).toISOString();
+    body.end = new Date(Math.min(at.getTime(), Date.now())).toISOString(); // up to the incident
+  }
+  if (f.reason.value.trim()) body.reason = f.reason.value.trim();
+  return body;
+}
+
+/** The shares granted to me (pending ones included), each openable on the wall when active. */
+async function loadShares() {
+  const ul = $("#share-list");
+  try {
+    const r = await api("/api/shares?limit=50");
+    ul.replaceChildren(
+      ...r.shares.map((sh) => {
+        const open = async () => {
+          clearMessage();
+          try {
+            const full = await api(`/api/shares/${sh.id}`);
+            const feats = full.cameras.map((c) => ({
+              type: "Feature",
+              geometry: null,
+              properties: { id: c.id, name: `#${c.id}`, links: c.links || {} },
+            }));
+            state.wall.show(feats, full);
+          } catch (e) {
+            showError(e);
+          }
+        };
+        return el(
+          "li",
+          { dataset: { shareId: String(sh.id), status: sh.status } },
+          el("span", { class: "case" }, sh.case_number || `#${sh.id}`),
+          el("span", { class: `share-status st-${sh.status}` }, t("share_status_" + sh.status)),
+          el("span", { class: "grow" }, `${t("expires")}: ${fmt(sh.expires_at)}`),
+          sh.status === "active" ? el("button", { type: "button", class: "open-share", onclick: open }, t("open_share")) : null,
+          sh.approval_reason ? el("span", { class: "why" }, `${t("reason")}: ${sh.approval_reason}`) : null,
+          sh.policy_reasons && sh.policy_reasons.length ? el("span", { class: "why" }, sh.policy_reasons.join("; ")) : null,
+        );
+      }),
+    );
+    if (!r.shares.length) ul.append(el("li", { class: "hint" }, t("no_results")));
+  } catch (e) {
+    showError(e);
   }
 }
 
@@ -349,15 +427,21 @@ async function loadPending() {
         const why = el("input", { placeholder: t("reason"), required: true, maxLength: 1000 });
         const decide = (verb) => async () => {
           clearMessage();
+          if (!why.value.trim()) {
+            showMessage(t("approve_reason_needed"), "error");
+            why.focus();
+            return;
+          }
           try {
             await api(`/api/video-requests/${q.id}/${verb}`, { method: "POST", json: { reason: why.value.trim() } });
-            showMessage(`${t(verb)}: #${q.id}`, "info");
+            showMessage(`${t(verb + "_past")}: #${q.id} · ${q.case_number || ""}`, "info");
             loadPending();
           } catch (e) {
             showError(e);
           }
         };
         const beyond = (q.policy_reasons || q.beyond_policy || []).join("; ");
+        why.className = "decision-reason";
         return el(
           "li",
           { dataset: { shareId: String(q.id) } },
@@ -365,8 +449,8 @@ async function loadPending() {
           el("span", { class: "grow" }, `${q.granted_to_user || q.granted_to_agency || ""} · ${q.reason || ""}`),
           beyond ? el("span", { class: "why" }, beyond) : null,
           why,
-          el("button", { type: "button", class: "primary", onclick: decide("approve") }, t("approve")),
-          el("button", { type: "button", onclick: decide("refuse") }, t("refuse")),
+          el("button", { type: "button", class: "primary approve", onclick: decide("approve") }, t("approve")),
+          el("button", { type: "button", class: "refuse", onclick: decide("refuse") }, t("refuse")),
         );
       }),
     );
@@ -394,7 +478,7 @@ async function loadAlerts() {
           "li",
           { dataset: { cameraId: String(p.camera_id) } },
           el("span", { class: "grow" }, `${p.camera_name || "#" + p.camera_id} · ${fmt(p.at)}`),
-          el("button", { type: "button", onclick: open }, t("live")),
+          el("button", { type: "button", class: "alert-live", onclick: open }, t("live")),
           el("span", { class: "why" }, p.why || p.reason || ""),
         );
       }),
@@ -414,10 +498,153 @@ async function onPush(ev) {
   if (f.to_agency.value.trim()) body.to_agency = f.to_agency.value.trim();
   try {
     const s = await api(`/api/incidents/${encodeURIComponent(f.incident_id.value.trim())}/shares`, { method: "POST", json: body });
-    showMessage(`${t("share_granted")}: #${s.id} · ${t("expires")} ${fmt(s.expires_at)}`, "info");
+    const to = s.granted_to_user || s.granted_to_agency || "";
+    showMessage(`${t("pushed")}: #${s.id} → ${to} · ${t("expires")} ${fmt(s.expires_at)}`, "info");
   } catch (e) {
     showError(e);
   }
+}
+
+// ---- operator: camera status (the recorders) ------------------------------------------------
+const STATUS_COLS = ["camera_id", "state", "attempts", "last_frame", "last_error", "archive"];
+
+async function loadStatus() {
+  const thead = $("#status-table thead");
+  const tbody = $("#status-table tbody");
+  try {
+    const r = await api("/api/video/status");
+    thead.replaceChildren(el("tr", {}, ...STATUS_COLS.map((c) => el("th", { dataset: { i18n: c } }, t(c)))));
+    tbody.replaceChildren(
+      ...r.cameras.map((c) =>
+        el(
+          "tr",
+          { class: `rec-${c.state}`, dataset: { cameraId: String(c.camera_id), state: c.state } },
+          el("td", {}, `#${c.camera_id}`),
+          el("td", {}, t("rec_" + c.state)),
+          el("td", {}, String(c.attempts ?? "")),
+          el("td", {}, fmt(c.last_frame_at) || "-"),
+          el("td", {}, c.last_error || ""),
+          el("td", {}, c.archive ? `${fmt(c.archive.start)} – ${fmt(c.archive.end)}` : "-"),
+        ),
+      ),
+    );
+    if (!r.cameras.length) tbody.append(el("tr", {}, el("td", { colSpan: STATUS_COLS.length, class: "hint" }, t("no_results"))));
+  } catch (e) {
+    showError(e);
+  }
+}
+
+// ---- operator: privacy masks drawn on a camera's snapshot -----------------------------------
+const SVG = "http://www.w3.org/2000/svg";
+
+async function openMaskEditor(id) {
+  clearMessage();
+  const m = state.mask;
+  m.camera = id;
+  m.points = [];
+  const img = $("#mask-img");
+  try {
+    const got = await api(`/api/cameras/${id}/masks`);
+    m.masks = got.masks.map((x) => ({ points: x.points, label: x.label }));
+    $("#mask-editor").hidden = false;
+    $("#mask-editor").dataset.cameraId = String(id);
+    img.onload = () => drawMasks();
+    img.onerror = () => explainMedia(img.dataset.url);
+    const url = `/api/cameras/${id}/snapshot.jpg`;
+    img.dataset.url = url;
+    if (linkIsDirect(url)) img.src = url;
+    else img.src = URL.createObjectURL(await (await mediaFetch(url)).blob());
+    drawMasks();
+  } catch (e) {
+    $("#mask-editor").hidden = true;
+    showError(e);
+  }
+}
+
+/** An <img> that failed tells no reason: ask the same URL once for the API's message. */
+async function explainMedia(url) {
+  try {
+    const r = await api(url, { raw: true });
+    if (r.body) r.body.cancel();
+    showMessage(t("no_frame"), "error");
+  } catch (e) {
+    showError(e);
+  }
+}
+
+function polygon(points, cls) {
+  const p = document.createElementNS(SVG, points.length > 2 ? "polygon" : "polyline");
+  p.setAttribute("points", points.map(([x, y]) => `${x},${y}`).join(" "));
+  p.setAttribute("class", cls);
+  return p;
+}
+
+function drawMasks() {
+  const m = state.mask;
+  const img = $("#mask-img");
+  const svg = $("#mask-svg");
+  const w = img.naturalWidth || 480;
+  const h = img.naturalHeight || 360;
+  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  const kids = m.masks.map((x) => polygon(x.points, "mask-saved"));
+  if (m.points.length) {
+    kids.push(polygon(m.points, "mask-new"));
+    for (const [x, y] of m.points) {
+      const c = document.createElementNS(SVG, "circle");
+      c.setAttribute("cx", x);
+      c.setAttribute("cy", y);
+      c.setAttribute("r", Math.max(3, w / 120));
+      c.setAttribute("class", "mask-vertex");
+      kids.push(c);
+    }
+  }
+  svg.replaceChildren(...kids);
+  $("#mask-points").textContent = `${m.points.length} ${t("mask_points")}`;
+  $("#mask-list").replaceChildren(
+    ...m.masks.map((x, i) =>
+      el(
+        "li",
+        { dataset: { mask: String(i) } },
+        el("span", { class: "grow" }, `${x.label || "-"} · ${x.points.length} ${t("mask_points")}`),
+        el("button", { type: "button", onclick: () => saveMasks(m.masks.filter((_y, j) => j !== i)) }, t("delete")),
+      ),
+    ),
+  );
+}
+
+function onMaskClick(ev) {
+  const img = $("#mask-img");
+  const r = $("#mask-svg").getBoundingClientRect();
+  if (!img.naturalWidth || !r.width) return;
+  const x = Math.round(((ev.clientX - r.left) / r.width) * img.naturalWidth);
+  const y = Math.round(((ev.clientY - r.top) / r.height) * img.naturalHeight);
+  state.mask.points.push([x, y]);
+  drawMasks();
+}
+
+async function saveMasks(masks) {
+  clearMessage();
+  const id = state.mask.camera;
+  try {
+    const body = { masks: masks.map((x) => (x.label ? { points: x.points, label: x.label } : { points: x.points })) };
+    const r = await api(`/api/cameras/${id}/masks`, { method: "PUT", json: body });
+    state.mask.masks = r.masks.map((x) => ({ points: x.points, label: x.label }));
+    state.mask.points = [];
+    drawMasks();
+    showMessage(`${t("mask_saved")}: ${t("camera")} #${id} (${r.masks.length})`, "info");
+  } catch (e) {
+    showError(e);
+  }
+}
+
+function onMaskSave() {
+  const m = state.mask;
+  if (m.points.length < 3) {
+    showMessage(t("mask_need_points"), "error");
+    return;
+  }
+  const label = $("#mask-label").value.trim();
+  saveMasks([...m.masks, { points: m.points, label: label || null }]);
 }
 
 // ---- investigator: sightings -> track -------------------------------------------------------
@@ -490,7 +717,105 @@ async function onTrack(ev) {
   }
 }
 
+// ---- investigator: the reachable area from an incident --------------------------------------
+function fillReachIncidents() {
+  const sel = $("#reach-form").incident;
+  const keep = sel.value;
+  sel.replaceChildren(
+    ...state.incidents.map((f) =>
+      el("option", { value: String(f.properties.id) }, `${f.properties.case_number || "#" + f.properties.id} · ${t("kind_" + f.properties.kind)}`),
+    ),
+  );
+  if (keep) sel.value = keep;
+}
+
+async function onReach(ev) {
+  ev.preventDefault();
+  clearMessage();
+  const f = ev.target;
+  const out = $("#reach-result");
+  const inc = state.incidents.find((x) => String(x.properties.id) === f.incident.value);
+  if (!inc) {
+    showMessage(`${t("incident")}: ${t("no_results")}`, "error");
+    return;
+  }
+  const [lon, lat] = inc.geometry.coordinates;
+  const body = { lat, lon, mode: f.mode.value, max_minutes: Number(f.minutes.value) };
+  if (inc.properties.occurred_at) body.at = inc.properties.occurred_at;
+  // case number and reason are the server's to demand (audited); sent as typed
+  body.case_number = f.case_number.value.trim() || inc.properties.case_number || "";
+  body.reason = f.reason.value.trim();
+  try {
+    const fc = await api("/api/reachable", { method: "POST", json: body });
+    const iso = fc.features.filter((x) => x.properties.kind === "isochrone");
+    iso.sort((a, b) => b.properties.minutes - a.properties.minutes);
+    const cams = fc.features.filter((x) => x.properties.kind === "camera");
+    const drawn = { type: "FeatureCollection", features: [...iso, ...cams] };
+    state.map.setOverlay("reach", drawn);
+    state.map.fitFeatures(drawn);
+    state.map.setPick({ lng: lon, lat });
+    out.replaceChildren(
+      el(
+        "p",
+        { dataset: { testid: "reach-summary" } },
+        `${t("reachable")}: ${body.max_minutes} ${t("minutes")} · ${iso.length} ${t("isochrones")} (` +
+          iso.map((x) => x.properties.minutes).reverse().join(", ") +
+          `) · ${t("reachable_cameras")}: ${cams.length}`,
+      ),
+      el(
+        "ol",
+        { class: "list", dataset: { testid: "reach-cameras" } },
+        ...cams.slice(0, 50).map((c) => {
+          const p = c.properties;
+          const arr = p.earliest_arrival_s;
+          return el(
+            "li",
+            { dataset: { cameraId: String(p.camera_id ?? p.id) } },
+            `${t("camera")} #${p.camera_id ?? p.id}${p.name ? " " + p.name : ""}` +
+              (arr != null ? ` · ${(arr / 60).toFixed(1)} ${t("minutes")}` : ""),
+          );
+        }),
+      ),
+    );
+  } catch (e) {
+    out.replaceChildren();
+    showError(e);
+  }
+}
+
 // ---- planner ------------------------------------------------------------------------------
+async function onGaps(ev) {
+  ev.preventDefault();
+  clearMessage();
+  const f = ev.target;
+  const out = $("#gaps-result");
+  const q = new URLSearchParams({ bbox: state.map.bboxString(5) });
+  if (f.cell_size_m.value.trim()) q.set("cell_size_m", f.cell_size_m.value.trim());
+  try {
+    const fc = await api(`/api/coverage/gaps?${q}`);
+    state.map.setOverlay("gaps", fc);
+    const total = fc.features.reduce((a, x) => a + (x.properties.gap_score || 0), 0);
+    const worst = fc.features.slice(0, 5);
+    out.replaceChildren(
+      el(
+        "p",
+        { dataset: { testid: "gaps-summary" } },
+        `${fc.features.length} ${t("gap_cells")} · ${Math.round(fc.cell_edge_m)} m · ${t("uncovered_incidents")}: ${total}`,
+      ),
+      el(
+        "ol",
+        { class: "list", dataset: { testid: "gaps-worst" } },
+        ...worst.map((x) =>
+          el("li", { dataset: { h3: String(x.id) } }, `${x.id} · ${t("gap_score")} ${x.properties.gap_score} / ${x.properties.incidents}`),
+        ),
+      ),
+    );
+  } catch (e) {
+    out.replaceChildren();
+    showError(e);
+  }
+}
+
 async function loadCoverage() {
   const dl = $("#coverage-summary");
   try {
@@ -618,6 +943,33 @@ async function boot() {
     loadAlerts();
   });
   $("#push-form").addEventListener("submit", onPush);
+  $("#shares-refresh").addEventListener("click", loadShares);
+  $("#status-refresh").addEventListener("click", loadStatus);
+  $("#mask-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const id = Number(ev.target.camera_id.value.trim());
+    if (!Number.isInteger(id) || id < 1) {
+      showMessage(`${t("camera_id")}: ${ev.target.camera_id.value}`, "error");
+      return;
+    }
+    openMaskEditor(id);
+  });
+  $("#mask-svg").addEventListener("click", onMaskClick);
+  $("#mask-undo").addEventListener("click", () => {
+    state.mask.points.pop();
+    drawMasks();
+  });
+  $("#mask-clear").addEventListener("click", () => {
+    state.mask.points = [];
+    drawMasks();
+  });
+  $("#mask-save").addEventListener("click", onMaskSave);
+  $("#reach-form").addEventListener("submit", onReach);
+  $("#gaps-form").addEventListener("submit", onGaps);
+  $("#gaps-clear").addEventListener("click", () => {
+    state.map.setOverlay("gaps", null);
+    $("#gaps-result").replaceChildren();
+  });
   $("#track-form").addEventListener("submit", onTrack);
   $("#track-clear").addEventListener("click", () => {
     state.sightings = [];

@@ -110,6 +110,44 @@ export class ConsoleMap {
       filter: ["!=", ["get", "direction_known"], true],
       paint: { "line-color": purposeColor, "line-width": 1.5, "line-dasharray": [2, 2] },
     });
+    // the planner's gap grid (H3 cells, redder where more incidents are uncovered)
+    m.addSource("gaps", { type: "geojson", data: EMPTY });
+    m.addLayer({
+      id: "gaps-fill",
+      type: "fill",
+      source: "gaps",
+      paint: {
+        "fill-color": ["interpolate", ["linear"], ["coalesce", ["get", "gap_score"], 0], 0, "#fde68a", 5, "#f97316", 20, "#b91c1c"],
+        "fill-opacity": 0.45,
+      },
+    });
+    m.addLayer({ id: "gaps-line", type: "line", source: "gaps", paint: { "line-color": "#92400e", "line-width": 0.5 } });
+    // the investigator's reachable area: isochrones (largest first, so the smaller draw on top)
+    m.addSource("reach", { type: "geojson", data: EMPTY });
+    m.addLayer({
+      id: "reach-fill",
+      type: "fill",
+      source: "reach",
+      filter: ["in", ["geometry-type"], ["literal", ["Polygon", "MultiPolygon"]]],
+      paint: {
+        "fill-color": ["interpolate", ["linear"], ["coalesce", ["get", "minutes"], 0], 1, "#1d4ed8", 10, "#93c5fd"],
+        "fill-opacity": 0.25,
+      },
+    });
+    m.addLayer({
+      id: "reach-line",
+      type: "line",
+      source: "reach",
+      filter: ["!=", ["geometry-type"], "Point"],
+      paint: { "line-color": "#1e3a8a", "line-width": 1.5 },
+    });
+    m.addLayer({
+      id: "reach-cams",
+      type: "circle",
+      source: "reach",
+      filter: ["==", ["geometry-type"], "Point"],
+      paint: { "circle-radius": 5, "circle-color": "#1d4ed8", "circle-stroke-color": "#fff", "circle-stroke-width": 1.5 },
+    });
     m.addSource("incidents", { type: "geojson", data: EMPTY });
     m.addLayer({
       id: "incidents",
@@ -430,6 +468,38 @@ export class ConsoleMap {
           ? [{ type: "Feature", geometry: { type: "Point", coordinates: [lngLat.lng, lngLat.lat] }, properties: {} }]
           : [],
       }),
+    );
+  }
+
+  /** Data of an overlay source ("gaps", "reach"); null empties it. */
+  setOverlay(name, fc) {
+    return this.loaded.then(() => this.map.getSource(name).setData(fc || EMPTY));
+  }
+
+  /** The visible box as "west,south,east,north". */
+  bboxString(digits = 5) {
+    const b = this.map.getBounds();
+    return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(digits)).join(",");
+  }
+
+  /** Fit the view to a GeoJSON FeatureCollection's coordinates. */
+  fitFeatures(fc, maxZoom = 16) {
+    const xs = [];
+    const ys = [];
+    const walk = (c) => {
+      if (typeof c[0] === "number") {
+        xs.push(c[0]);
+        ys.push(c[1]);
+      } else c.forEach(walk);
+    };
+    fc.features.forEach((f) => f.geometry && walk(f.geometry.coordinates));
+    if (!xs.length) return;
+    this.map.fitBounds(
+      [
+        [Math.min(...xs), Math.min(...ys)],
+        [Math.max(...xs), Math.max(...ys)],
+      ],
+      { padding: 40, maxZoom, duration: 0 },
     );
   }
 
