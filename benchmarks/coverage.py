@@ -4,6 +4,9 @@ Runs against its own database ``goldentime_bench_coverage`` on the embedded clus
 migrated and loaded with the bundled sample data on first use), never the service's database.
 
 1. Coverage summary: all Daejeon cameras (Daejeon bbox) and the whole database; target < 10 s.
+   Baseline in the same run: ``coverage_summary`` as of commit :data:`BASELINE_COMMIT` (one
+   ST_Union of all views and one of all pairwise intersections), read with ``git show``; the
+   answers of both are compared leaf by leaf.
 2. Gap grid (H3, about 100 m edge) over Yuseong.
 3. Siting, k = 50, radius 100 m, on >= 10,000 demand points: the 9,579 real Yuseong accidents plus
    bootstrapped copies of randomly drawn accidents jittered by N(0, 25 m) per axis in EPSG:5179
@@ -12,14 +15,18 @@ migrated and loaded with the bundled sample data on first use), never the servic
    ``MCLP.from_cost_matrix`` solved with PuLP/CBC, on the same instance. Targets: greedy within 1%
    of exact; faster than spopt.
 
-Usage: ``.venv/bin/python benchmarks/coverage.py [--demand 12000] [--skip-spopt]``
+Usage: ``.venv/bin/python benchmarks/coverage.py [--demand 12000] [--skip-spopt]
+[--summary-only] [--no-baseline]``
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import time
+import types
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,6 +50,9 @@ from geo.siting import (
 )
 
 DB_NAME = "goldentime_bench_coverage"
+#: geo/coverage.py before the per-shape, per-cluster unions (the summary's "before").
+BASELINE_COMMIT = "1078a0d"
+ROOT = Path(__file__).resolve().parents[1]
 DAEJEON = BBox(127.24, 36.18, 127.56, 36.50)
 YUSEONG = BBox(127.25, 36.27, 127.42, 36.45)
 
@@ -60,6 +70,33 @@ def timed(fn: Any, repeat: int = 3) -> tuple[float, Any]:
     return statistics.median(times), out
 
 
+def baseline_summary() -> Any | None:
+    """``coverage_summary`` as of :data:`BASELINE_COMMIT`, loaded from git (None without git)."""
+    try:
+        src = subprocess.run(
+            ["git", "show", f"{BASELINE_COMMIT}:geo/coverage.py"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    mod = types.ModuleType("coverage_baseline")
+    exec(compile(src, f"{BASELINE_COMMIT}:geo/coverage.py", "exec"), mod.__dict__)
+    return mod.coverage_summary
+
+
+def differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """Leaves where two summaries differ, as ``path: a -> b``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = [f"{path}/{k}: only one side" for k in sorted(set(a) ^ set(b), key=str)]
+        for k in sorted(set(a) & set(b), key=str):
+            out += differences(a[k], b[k], f"{path}/{k}")
+        return out
+    return [] if a == b else [f"{path}: {a!r} -> {b!r}"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--demand", type=int, default=12_000, help="demand points for siting")
@@ -67,6 +104,8 @@ def main() -> None:
     ap.add_argument("--radius-m", type=float, default=100.0)
     ap.add_argument("--spacing-m", type=float, default=100.0)
     ap.add_argument("--skip-spopt", action="store_true")
+    ap.add_argument("--summary-only", action="store_true", help="only the coverage summary")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the baseline summary")
     args = ap.parse_args()
 
     url = bench_url()
@@ -91,6 +130,29 @@ def main() -> None:
         f"{ra['roads']['road_length_m'] / 1000:.1f} km): {t_all:.2f} s  [target < 10 s]"
     )
     s.rollback()
+    old = None if args.no_baseline else baseline_summary()
+    if old is not None:
+        print(
+            f"\n== baseline: coverage_summary at {BASELINE_COMMIT} (median of 3), same answers? =="
+        )
+        cases: list[tuple[str, dict[str, Any], float, dict[str, Any]]] = [
+            ("Daejeon, all cameras", {"bbox": DAEJEON}, t, r),
+            (
+                "Daejeon, crime-prevention",
+                {"bbox": DAEJEON, "purposes": ["crime_prevention"]},
+                t_cp,
+                rc,
+            ),
+            ("whole database", {}, t_all, ra),
+        ]
+        for label, kw, t_new, rep in cases:
+            t_old, rep_old = timed(lambda kw=kw: old(s, **kw))
+            s.rollback()
+            diff = differences(rep_old, rep)
+            print(
+                f"{label}: {t_old:.2f} s -> {t_new:.2f} s ({t_old / t_new:.1f}x); answers "
+                + ("identical" if not diff else f"differ in {len(diff)} leaves: {'; '.join(diff)}")
+            )
     print("\nYuseong accidents vs cameras (crime-prevention only | all cameras):")
     for label, rep in (("crime_prevention", rc), ("all", r)):
         inc = rep["incidents"]
@@ -102,10 +164,15 @@ def main() -> None:
             f"({inc['in_coverage_share']:.1%}); within {near}"
         )
     print(
-        f"  road coverage: Daejeon road_length_m = {r['roads']['road_length_m']} (no roads), "
+        f"  road coverage: Daejeon {r['roads']['covered_share']:.1%} of "
+        f"{r['roads']['road_length_m'] / 1000:.1f} km, "
         f"Helsinki {ra['roads']['covered_share']:.1%} of {ra['roads']['road_length_m'] / 1000:.1f}"
         " km of road edges inside a view"
     )
+
+    if args.summary_only:
+        s.close()
+        return
 
     # 2. gap grid --------------------------------------------------------------------------------
     print("\n== gap grid, Yuseong (median of 3) ==")

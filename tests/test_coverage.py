@@ -300,3 +300,82 @@ def test_np_types_are_plain_json(session: Session) -> None:
     g = coverage_gaps(session, bbox=YUSEONG, cell_size_m=150)
     assert all(isinstance(c["incidents"], int) for c in g["cells"])
     assert not any(isinstance(v, np.generic) for c in g["cells"] for v in c.values())
+
+
+# --- the per-shape, per-cluster computation equals the one giant union it replaced ------------
+
+
+def _reference_areas(
+    session: Session, bbox: BBox, purposes: list[str] | None = None
+) -> dict[str, float]:
+    """Covered, overlap and summed view areas as the first version computed them: one ST_Union of
+    all views (cut by ST_Subdivide) and one ST_Union of every pairwise intersection (slow on the
+    whole database)."""
+    cw = "c.status = 'active'" + (" and c.purpose = any(:purposes)" if purposes else "")
+    env = "st_makeenvelope(:x0, :y0, :x1, :y1, 4326)"
+    row = session.execute(
+        text(f"""
+        with v as (
+            select v.camera_id, st_intersection(v.geom, {env}) as geom from camera_views v
+              join cameras c on c.id = v.camera_id
+             where {cw} and v.geom && {env} and st_intersects(v.geom, {env})),
+        o as (select st_union(st_intersection(a.geom, b.geom)) as g
+              from v a join lateral (
+                  select b.geom from camera_views b join cameras c on c.id = b.camera_id
+                  where b.camera_id > a.camera_id and st_intersects(b.geom, a.geom) and {cw}
+              ) b on true)
+        select (select count(*) from v) as views,
+               coalesce((select sum(st_area(p::geography))
+                           from (select st_subdivide(st_union(geom), 96) as p from v) u), 0)
+                 as covered,
+               coalesce((select sum(st_area(geom::geography)) from v), 0) as summed,
+               coalesce((select st_area(g::geography) from o), 0) as overlap"""),
+        {
+            "x0": bbox.min_lon,
+            "y0": bbox.min_lat,
+            "x1": bbox.max_lon,
+            "y1": bbox.max_lat,
+            "purposes": purposes,
+        },
+    ).one()
+    return {
+        "views": row.views,
+        "covered_area_m2": float(row.covered),
+        "sum_of_view_areas_m2": float(row.summed),
+        "overlap_area_m2": float(row.overlap),
+    }
+
+
+def _assert_same_areas(got: dict[str, Any], ref: dict[str, float]) -> None:
+    assert got["views"] == ref["views"]
+    for key in ("covered_area_m2", "sum_of_view_areas_m2", "overlap_area_m2"):
+        # equal up to noise: the covered area sums the geodesic areas of ST_Subdivide pieces, and
+        # pieces cut per cluster have other cut edges than pieces of one union (< 1e-6 relative)
+        assert got[key] == pytest.approx(ref[key], rel=1e-6, abs=0.11), key
+
+
+def test_summary_areas_equal_the_single_union(session: Session, handmade: dict[str, Any]) -> None:
+    """A third camera on the pole repeats the direction-less circle: its shape is seen twice, so
+    the whole circle is overlap (the fast path), and everything equals the single-union result."""
+    session.execute(
+        text("""
+        insert into cameras (source, external_id, purpose, geom)
+        values ('test-coverage', 'circle-twin', 'crime_prevention',
+                st_setsrid(st_makepoint(:x, :y), 4326)) returning id"""),
+        {"x": LON0, "y": LAT0},
+    )
+    twin = session.execute(
+        text("select id from cameras where external_id = 'circle-twin'")
+    ).scalar_one()
+    refresh_camera_views(session, camera_ids=[twin])
+    cov = coverage_summary(session, bbox=JEJU)["coverage"]
+    _assert_same_areas(cov, _reference_areas(session, JEJU))
+    quarter, circle = math.pi * 100**2 / 4, math.pi * 50**2
+    assert cov["views"] == 3
+    assert cov["overlap_area_m2"] == pytest.approx(circle, rel=0.02)
+    assert cov["covered_area_m2"] == pytest.approx(quarter + circle - circle / 4, rel=0.02)
+    # real data: co-located Daejeon cameras from several lists, views clipped at the bbox edge
+    for purposes in (None, ["crime_prevention"]):
+        got = coverage_summary(session, bbox=YUSEONG, purposes=purposes)["coverage"]
+        assert got["views"] > 100 and got["overlap_area_m2"] > 0
+        _assert_same_areas(got, _reference_areas(session, YUSEONG, purposes))
