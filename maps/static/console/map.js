@@ -368,10 +368,16 @@ export class ConsoleMap {
     const nl = idx.map((i) => lon[i]);
     const nb = idx.map((i) => lat[i]);
     const nw = idx.map((i) => wts[i]);
+    // the overview's clusters are about a degree wide: a city is often one cluster, so the
+    // quantiles can meet in a point; show at least a city's width around it (about zoom 11)
+    const minHalf = 0.12;
+    let [w, s, e, n] = [wq(nl, nw, 0.01), wq(nb, nw, 0.01), wq(nl, nw, 0.99), wq(nb, nw, 0.99)];
+    if (e - w < 2 * minHalf) [w, e] = [(w + e) / 2 - minHalf, (w + e) / 2 + minHalf];
+    if (n - s < 2 * minHalf) [s, n] = [(s + n) / 2 - minHalf, (s + n) / 2 + minHalf];
     this.map.fitBounds(
       [
-        [wq(nl, nw, 0.01), wq(nb, nw, 0.01)],
-        [wq(nl, nw, 0.99), wq(nb, nw, 0.99)],
+        [w, s],
+        [e, n],
       ],
       { padding: 20, duration: 0 },
     );
