@@ -166,7 +166,8 @@ def main() -> None:
     print(
         f"  road coverage: Daejeon {r['roads']['covered_share']:.1%} of "
         f"{r['roads']['road_length_m'] / 1000:.1f} km, "
-        f"Helsinki {ra['roads']['covered_share']:.1%} of {ra['roads']['road_length_m'] / 1000:.1f}"
+        f"whole database {ra['roads']['covered_share']:.1%} of "
+        f"{ra['roads']['road_length_m'] / 1000:.1f}"
         " km of road edges inside a view"
     )
 
