@@ -159,6 +159,20 @@ def test_media_token_is_refused_on_every_other_route(world: Any) -> None:
         assert "media" in r.json()["detail"]["message"]
 
 
+def test_a_used_media_link_is_still_no_bearer_token(world: Any) -> None:
+    """Found by hand: once a media link had opened its snapshot (and its verified claims were
+    memoised), the same token sent as a bearer token opened every route of its user."""
+    cam = world["cams"][0]
+    r = world["client"].get(f"/api/shares/{world['share'].id}/links")
+    link = r.json()["cameras"][0]["links"]["snapshot"]
+    mt = _mt(link)
+    world["anon"].get(link)  # the link is used as intended first (any answer)
+    for path in ("/api/auth/me", "/api/incidents", f"/api/cameras/{cam}"):
+        r = world["anon"].get(path, headers={"Authorization": f"Bearer {mt}"})
+        assert r.status_code == 401, (path, r.text)
+        assert "media" in r.json()["detail"]["message"]
+
+
 def test_media_token_follows_the_gate(session: Session, world: Any) -> None:
     """Revoked share, disabled user, expired token: the link stops working."""
     from geo.access.shares import revoke_share

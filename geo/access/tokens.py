@@ -113,14 +113,26 @@ def _key_for(token: str) -> str:
     return key.secret
 
 
+def _check_typ(claims: dict[str, Any], typ: str) -> None:
+    """Refuse a token of another kind than ``typ`` (a media token as a bearer token, say)."""
+    if claims.get("typ") != typ:
+        wanted = "an access token" if typ == ACCESS else "a media token (?mt=)"
+        raise Unauthorized(
+            f"invalid token: a {claims.get('typ') or 'untyped'} token is not accepted here, "
+            f"only {wanted}",
+            field="token",
+        )
+
+
 def _verify(token: str, *, typ: str, require: list[str]) -> dict[str, Any]:
     key = _key_for(token)
     hit = _VERIFIED.get((key, token))
     if hit is not None:
-        if hit["exp"] > time.time():
-            return dict(hit)
-        _VERIFIED.pop((key, token), None)
-        raise Unauthorized("token expired", field="token")
+        if hit["exp"] <= time.time():
+            _VERIFIED.pop((key, token), None)
+            raise Unauthorized("token expired", field="token")
+        _check_typ(hit, typ)  # a memoised media token is still no access token (and vice versa)
+        return dict(hit)
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -133,13 +145,7 @@ def _verify(token: str, *, typ: str, require: list[str]) -> dict[str, Any]:
         raise Unauthorized("token expired", field="token") from None
     except jwt.InvalidTokenError as e:
         raise Unauthorized(f"invalid token: {e}", field="token") from None
-    if claims.get("typ") != typ:
-        wanted = "an access token" if typ == ACCESS else "a media token (?mt=)"
-        raise Unauthorized(
-            f"invalid token: a {claims.get('typ') or 'untyped'} token is not accepted here, "
-            f"only {wanted}",
-            field="token",
-        )
+    _check_typ(claims, typ)
     if len(_VERIFIED) >= _VERIFIED_MAX:
         _VERIFIED.clear()
     _VERIFIED[(key, token)] = claims
