@@ -67,27 +67,17 @@ def snapshot(
 ) -> Response:
     """One JPEG frame, live or from the archive at ``at``, masked (and faces blurred per share)."""
     at = aware(at, field="at")
-    if at is None:
-        share = access.authorize_video(
-            session,
-            user=user,
-            client_ip=ip,
-            camera_id=camera_id,
-            action="snapshot",
-            live=True,
-            media=media,
-        )
-    else:
-        share = access.authorize_video(
-            session,
-            user=user,
-            client_ip=ip,
-            camera_id=camera_id,
-            action="snapshot",
-            start=at,
-            end=at,
-            media=media,
-        )
+    share = access.authorize_video(  # no time: the live frame; else the archive's at ``at``
+        session,
+        user=user,
+        client_ip=ip,
+        camera_id=camera_id,
+        action="snapshot",
+        live=at is None,
+        start=at,
+        end=at,
+        media=media,
+    )
     session.commit()  # the view record is durable before any byte leaves
     filt = privacy.egress_filter(session, camera_id=camera_id, share=share)
     if at is None:

@@ -6,6 +6,7 @@ decision is audited with the approver and the reason. Rules: :mod:`geo.access.po
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -87,6 +88,46 @@ def _iso(t: dt.datetime | None) -> str | None:
     return t.isoformat() if t is not None else None
 
 
+def _decide(
+    session: Session,
+    share: Share,
+    *,
+    user: User,
+    client_ip: str,
+    approval: str,
+    reason: str,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Record a supervisor's decision on ``share`` (approver, time, reason) and audit it as
+    ``request_approve`` or ``request_refuse`` in the same transaction."""
+    share.approval = approval
+    share.approved_by_user_id = user.id
+    share.approved_at = now_utc()
+    share.approval_reason = reason
+    session.flush()
+    session.refresh(share, ["approved_by"])
+    audit(
+        session,
+        action="request_approve" if approval == "approved" else "request_refuse",
+        user=user,
+        client_ip=client_ip,
+        share_id=share.id,
+        incident_id=share.incident_id,
+        case_number=share.case_number,
+        camera_ids=share.camera_ids,
+        start=start,
+        end=end,
+        reason=reason,
+        detail={
+            "requested_by": share.granted_by.username,
+            **(detail or {}),
+            "policy_reasons": list(share.policy_reasons or []),
+        },
+    )
+
+
 def approve_request(
     session: Session,
     *,
@@ -120,29 +161,18 @@ def approve_request(
     g_start, g_end, g_exp, g_live = policy.check_approval(
         share, start=s, end=e, expires_at=exp, live=live
     )
-    now = now_utc()
     share.past_start, share.past_end = g_start, g_end
     share.expires_at, share.live = g_exp, g_live
-    share.approval = "approved"
-    share.approved_by_user_id = user.id
-    share.approved_at = now
-    share.approval_reason = why
-    session.flush()
-    session.refresh(share, ["approved_by"])
-    audit(
+    _decide(
         session,
-        action="request_approve",
+        share,
         user=user,
         client_ip=client_ip,
-        share_id=share.id,
-        incident_id=share.incident_id,
-        case_number=share.case_number,
-        camera_ids=share.camera_ids,
+        approval="approved",
+        reason=why,
         start=g_start,
         end=g_end,
-        reason=why,
         detail={
-            "requested_by": share.granted_by.username,
             "requested": requested,
             "granted": {
                 "start": _iso(g_start),
@@ -150,7 +180,6 @@ def approve_request(
                 "expires_at": _iso(g_exp),
                 "live": g_live,
             },
-            "policy_reasons": list(share.policy_reasons or []),
         },
     )
     return share
@@ -165,27 +194,14 @@ def refuse_request(
     share = _pending_share(
         session, share_id, user=user, client_ip=client_ip, action="request_refuse"
     )
-    share.approval = "refused"
-    share.approved_by_user_id = user.id
-    share.approved_at = now_utc()
-    share.approval_reason = why
-    session.flush()
-    session.refresh(share, ["approved_by"])
-    audit(
+    _decide(
         session,
-        action="request_refuse",
+        share,
         user=user,
         client_ip=client_ip,
-        share_id=share.id,
-        incident_id=share.incident_id,
-        case_number=share.case_number,
-        camera_ids=share.camera_ids,
+        approval="refused",
+        reason=why,
         start=share.past_start,
         end=share.past_end,
-        reason=why,
-        detail={
-            "requested_by": share.granted_by.username,
-            "policy_reasons": list(share.policy_reasons or []),
-        },
     )
     return share

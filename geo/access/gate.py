@@ -21,7 +21,6 @@ audit record in its own transaction (it persists although the request fails); a 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -29,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.access.audit import audit, audit_detached
+from geo.access.caller import address_allowed
 from geo.access.policy import INCIDENT_ACTIONS, incident_refusal, live_refusal
 from geo.access.roles import MONITOR_ROLES, VIDEO_ROLES, roles_for
 from geo.access.shares import get_share, is_recipient, recipient_filter, share_status
@@ -39,20 +39,9 @@ from geo.times import check_window, now_utc
 
 
 def ip_allowed(user: User, client_ip: str | None) -> bool:
-    """Whether ``client_ip`` lies in one of ``user``'s registered ranges (IPv4-mapped IPv6 too)."""
-    if not client_ip:
-        return False
-    try:
-        addr = ipaddress.ip_address(client_ip.strip().strip("[]"))
-    except ValueError:
-        return False
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    for c in user.allowed_cidrs or []:
-        net = ipaddress.ip_network(str(c), strict=False)
-        if addr.version == net.version and addr in net:
-            return True
-    return False
+    """Whether ``client_ip`` lies in one of ``user``'s registered ranges (IPv4-mapped IPv6 too):
+    :func:`geo.access.caller.address_allowed` on the user's ranges, the one rule for both."""
+    return address_allowed([str(c) for c in user.allowed_cidrs or []], client_ip)
 
 
 def deny(
