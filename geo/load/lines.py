@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from geo.errors import InvalidInput, LoadError
-from geo.load.common import LoadReport, Reject, record_load, sha256_file, upsert
+from geo.load.common import LoadReport, Reject, sha256_file, upsert
 from geo.load.osm import (
     DEFAULT_SPEED_KPH,
     DRIVABLE_HIGHWAYS,
@@ -41,8 +41,8 @@ from geo.load.osm import (
     NON_DRIVABLE_SPEED_KPH,
     ROAD_FORMATS,
     WKT_DECIMALS,
-    _after_roads_load,
     _json_safe,
+    finish_roads_load,
     parse_maxspeed,
     prune_road_area,
 )
@@ -469,14 +469,9 @@ def load_road_lines(
         report.warnings.append(
             f"multi-part lines split into parts ({counts['multipart_split']} extra edges)"
         )
-    if removed_edges or removed_nodes:
-        report.warnings.append(
-            f"removed {removed_edges} edges and {removed_nodes} nodes of this area "
-            "no longer in the file"
-        )
-    record_load(session, report)
-    _after_roads_load(session)
-    return report
+    return finish_roads_load(
+        session, report, removed_edges=removed_edges, removed_nodes=removed_nodes
+    )
 
 
 def _point_xy(wkt: str) -> tuple[float, float]:

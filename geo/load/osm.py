@@ -513,14 +513,9 @@ def load_roads(
         f"{len(nodes)} nodes ({n_ins} inserted, {n_upd} updated); {n_read} directed graph edges "
         f"folded into {len(edges)} rows ({n_two} two-way, {len(edges) - n_two} one-way)"
     )
-    if removed_edges or removed_nodes:
-        report.warnings.append(
-            f"removed {removed_edges} edges and {removed_nodes} nodes of this area "
-            "no longer in the file"
-        )
-    record_load(session, report)
-    _after_roads_load(session)
-    return report
+    return finish_roads_load(
+        session, report, removed_edges=removed_edges, removed_nodes=removed_nodes
+    )
 
 
 def prune_road_area(
@@ -559,6 +554,21 @@ def prune_road_area(
         {"hull": hull_wkt, "ids": [n["id"] for n in nodes]},
     ).rowcount  # type: ignore[attr-defined]
     return int(removed_edges), int(removed_nodes)
+
+
+def finish_roads_load(
+    session: Session, report: LoadReport, *, removed_edges: int, removed_nodes: int
+) -> LoadReport:
+    """The common end of every road load (OSM, graphml, lines): say what the area lost, record
+    the load (the routing graph's version counter) and refresh what depends on the roads."""
+    if removed_edges or removed_nodes:
+        report.warnings.append(
+            f"removed {removed_edges} edges and {removed_nodes} nodes of this area "
+            "no longer in the file"
+        )
+    record_load(session, report)
+    _after_roads_load(session)
+    return report
 
 
 def _after_roads_load(session: Session) -> None:
