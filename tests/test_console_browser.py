@@ -250,8 +250,9 @@ def _pick_camera(page: Any, camera_id: int) -> None:
 
 
 def _traceable_pair(cameras: list[int]) -> tuple[int, int, float] | None:
-    """Two cameras the road engine can trace between on foot, and the walk's fastest time (s):
-    first the demo accident's cameras (Daejeon roads), else two Helsinki sample cameras."""
+    """Two cameras the road engine can trace between on foot with a camera between them, and the
+    walk's fastest time (s): first among the demo accident's cameras (Daejeon roads), else two
+    Helsinki sample cameras."""
     from geo import routing
     from geo.db import session_scope
     from geo.errors import GoldentimeError
@@ -266,14 +267,16 @@ def _traceable_pair(cameras: list[int]) -> tuple[int, int, float] | None:
                 )
             ).scalars()
         )
-        for a, b in [(cameras[0], cameras[2]), tuple(helsinki)]:
+        pairs = [(a, b) for a in cameras for b in cameras if a != b] + [tuple(helsinki)]
+        for a, b in pairs:  # the first pair with a camera between them on the way
             try:
                 res = routing.track(
                     s, sightings=[(a, t0), (b, t0 + dt.timedelta(hours=1))], mode="walk"
                 )
             except (GoldentimeError, ValueError):
                 continue
-            return a, b, float(res["hops"][0]["travel_time_fastest_s"])
+            if res["hops"][0]["cameras_between"]:
+                return a, b, float(res["hops"][0]["travel_time_fastest_s"])
     return None
 
 

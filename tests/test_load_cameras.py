@@ -65,7 +65,9 @@ def test_reload_same_file_changes_nothing(session: Session) -> None:
 )
 def test_kr_standard_layouts_and_encodings(session: Session, name: str) -> None:
     # the sample holds Daejeon's national standard file too: look only at the rows loaded here
-    before = session.execute(text("select coalesce(max(id), 0) from cameras")).scalar_one()
+    # (through their source records: the first row is the traffic list's 대성삼거리 camera, so
+    # it merges into that camera's row, one camera, one row)
+    before = session.execute(text("select coalesce(max(id), 0) from camera_sources")).scalar_one()
     rep = load_cameras(session, path=FIX / name)
     assert rep.fmt == "kr-standard"
     assert rep.inserted == 8
@@ -73,8 +75,9 @@ def test_kr_standard_layouts_and_encodings(session: Session, name: str) -> None:
         session.execute(
             text("""
         select purpose, camera_count, heading_deg, retention_days, resolution_px, agency,
-               st_y(geom) lat, st_x(geom) lon, installed_on
-        from cameras where source = 'kr-standard' and id > :before order by id limit 1"""),
+               st_y(c.geom) lat, st_x(c.geom) lon, installed_on
+        from cameras c join camera_sources s on s.camera_id = c.id
+        where s.source = 'kr-standard' and s.id > :before order by s.id limit 1"""),
             {"before": before},
         )
         .mappings()

@@ -27,7 +27,6 @@ from geo.load.common import (
     read_table,
     record_load,
     sha256_file,
-    upsert,
 )
 
 CAMERA_FORMATS = (
@@ -729,27 +728,20 @@ def load_cameras(
 ) -> LoadReport:
     """Load a camera file in the caller's transaction; idempotent by (source, external_id).
 
-    Refreshes the stored fields of view of the loaded cameras (``geo.views``).
+    Each row is stored as its source's record (``camera_sources``); records of the same physical
+    camera in other files merge into one ``cameras`` row (:mod:`geo.load.unify`, likely matches
+    only) and a merge report is written. ``inserted``/``updated``/``unchanged`` count the file's
+    records. Refreshes the stored fields of view of the cameras written (``geo.views``).
     """
+    from geo.load.unify import load_records
+
     path = Path(path)
     rows, report = parse_cameras(path, fmt=fmt, progress=progress)
     report.sha256 = sha256_file(path)
-    ins, upd = upsert(session, table="cameras", rows=rows, key=("source", "external_id"))
-    report.inserted, report.updated = ins, upd
-    report.unchanged = len(rows) - ins - upd
-    if refresh_views and (ins or upd):
-        from sqlalchemy import text
-
+    written = load_records(session, rows=rows, report=report)
+    if refresh_views and written:
         from geo.views import refresh_camera_views
 
-        ids = (
-            session.execute(
-                text("select id from cameras where source = any(:s) and external_id = any(:e)"),
-                {"s": list({r["source"] for r in rows}), "e": [r["external_id"] for r in rows]},
-            )
-            .scalars()
-            .all()
-        )
-        refresh_camera_views(session, camera_ids=list(ids))
+        refresh_camera_views(session, camera_ids=written)
     record_load(session, report)
     return report
