@@ -35,8 +35,12 @@ def cameras(
     ),
 ) -> None:
     """Load cameras: Korean CCTV standard data (CP949/UTF-8/XLSX), Daejeon 2015, OSM, GeoJSON."""
+    from geo.load.bulk import bulk_eligible, load_national
     from geo.load.cameras import load_cameras
 
+    if bulk_eligible(file, fmt):  # standard-data CSV: COPY path, views after the commit
+        load_national(file, fmt=fmt, progress=True, on_loaded=lambda r: typer.echo(r.summary()))
+        return
     _run(load_cameras, file, fmt=fmt)
 
 
@@ -71,7 +75,8 @@ def matches(
     within_m: float = typer.Option(30.0, "--within-m", help="largest distance of a pair (m)"),
     out: Path = typer.Option(None, "--out", help="CSV to write (default .goldentime/reports/)"),
 ) -> None:
-    """Report candidate matches of the same camera across sources (nothing is merged)."""
+    """Report candidate matches of the same camera across sources and their decisions
+    (camera loads merge the likely ones; this command changes nothing)."""
     from geo.db import get_engine
     from geo.load.merge import match_candidates, match_summary, write_match_report
 

@@ -1,0 +1,404 @@
+"""National-scale camera loads: a standard-data CSV of a million rows through ``COPY``.
+
+The file is read and checked column-wise by :mod:`geo.load.standard` (the row loader's rules,
+rejects and warnings, exactly); the accepted rows go by ``COPY`` into a temporary staging table,
+then into ``cameras`` with one ``INSERT ... ON CONFLICT (source, external_id) DO UPDATE ... WHERE
+<a value differs>``, and into this source's ``camera_sources`` records likewise. Reloading the
+same file changes nothing. A cameras row merged with other sources' records
+(:mod:`geo.load.unify`) is left to the merge; new records are not matched against other sources
+here (the merge regroups every record in Python, which does not fit a million-row load).
+
+Derived data: field-of-view polygons (``camera_views``) cost about 75 us per camera in
+:func:`geo.views.compute_views`, more than the whole load at a million cameras, so
+:func:`load_cameras_bulk` can leave them to :func:`refresh_missing_views` (the CLI runs it after
+the load commits, in chunks of their own transactions; views of updated cameras are deleted with
+the update, so "cameras without a view" is the whole to-do list). ``camera_edges`` are refreshed
+lazily by the routing engine whenever the load counter moved (:mod:`geo.camera_edges`).
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.load import cameras as rowpath
+from geo.load.common import LoadReport, record_load, sha256_file
+from geo.load.standard import SOURCE, Columns, parse_standard, read_columns
+
+BULK_SUFFIXES = (".csv", ".txt")
+
+
+# --- into the database -------------------------------------------------------------------------
+
+_STAGE_COLS = (
+    ("external_id", "text"),
+    ("name", "text"),
+    ("purpose", "text"),
+    ("agency", "text"),
+    ("address", "text"),
+    ("geom", "text"),
+    ("heading_deg", "float8"),
+    ("fov_deg", "float8"),
+    ("camera_count", "int"),
+    ("resolution_px", "int"),
+    ("retention_days", "int"),
+    ("installed_on", "date"),
+    ("coord_decimals", "smallint"),
+)
+#: Columns the row path writes (``_camera_row``), in that order; the key first.
+_CAMERA_COLS = (
+    "source",
+    "external_id",
+    "name",
+    "purpose",
+    "agency",
+    "address",
+    "geom",
+    "heading_deg",
+    "fov_deg",
+    "range_m",
+    "tilt_deg",
+    "camera_type",
+    "camera_count",
+    "resolution_px",
+    "ptz",
+    "stream_url",
+    "status",
+    "retention_days",
+    "installed_on",
+    "raw",
+)
+
+
+def _raw_sql(names: list[str]) -> tuple[str, list[str]]:
+    """``jsonb_build_object`` of the raw columns (at most 50 pairs per call, joined by ``||``)."""
+    parts = []
+    for k in range(0, len(names), 50):
+        pairs = ", ".join(f"%s::text, s.r{j}" for j in range(k, min(k + 50, len(names))))
+        parts.append(f"jsonb_build_object({pairs})")
+    return " || ".join(parts) or "'{}'::jsonb", list(names)
+
+
+#: Insert at least this many new cameras, and at least as many as the table holds, and the
+#: secondary (GiST) indexes of ``cameras`` are dropped for the insert and rebuilt afterwards:
+#: building them at once costs a fraction of a million single insertions (the table is locked
+#: for readers until the load commits; an incremental load never does this).
+REINDEX_MIN_NEW = 100_000
+
+
+def _stage(cur: Any, t: Columns, rows: pd.DataFrame, keep: np.ndarray, names: list[str]) -> None:
+    """COPY the rows and the raw values of their file rows into a temporary staging table."""
+    stage = ", ".join(f"{c} {ty}" for c, ty in _STAGE_COLS)
+    raws = "".join(f", r{j} text" for j in range(len(names)))
+    cur.execute("drop table if exists _camera_stage")
+    cur.execute(f"create temp table _camera_stage ({stage}{raws}) on commit drop")
+    colnames = [c for c, _ in _STAGE_COLS] + [f"r{j}" for j in range(len(names))]
+    data = [rows[c].to_numpy(dtype=object) for c, _ in _STAGE_COLS]
+    data += [t.cols[h][keep] for h in names]
+    with cur.copy(f"copy _camera_stage ({', '.join(colnames)}) from stdin") as cp:
+        for rec in zip(*data, strict=True):
+            cp.write_row(rec)
+    cur.execute("create index on _camera_stage (external_id)")
+    cur.execute("analyze _camera_stage")
+
+
+#: A cameras row that other sources' records were merged into (geo.load.unify) is the merge's:
+#: the COPY path updates this source's record of it, never the merged row.
+_MERGED_GUARD = f"""and not exists (select 1 from camera_sources r
+                 where r.camera_id = c.id and r.source <> '{SOURCE}')"""
+
+
+def _upsert_sql(names: list[str], *, records: bool) -> tuple[str, list[str]]:
+    raw_sql, raw_params = _raw_sql(names)
+    values = {
+        "source": f"'{SOURCE}'",
+        "geom": "st_geomfromtext(s.geom, 4326)",
+        "range_m": "null::float8",
+        "tilt_deg": "null::float8",
+        "camera_type": "null",
+        "ptz": "false",
+        "stream_url": "null",
+        "status": "'active'",
+        "raw": raw_sql,
+    }
+    sel = ", ".join(values.get(c, f"s.{c}") for c in _CAMERA_COLS)
+    upd = [c for c in _CAMERA_COLS if c not in ("source", "external_id")]
+    sets = ", ".join(f"{c} = excluded.{c}" for c in upd)
+    differs = " or ".join(f"c.{c} is distinct from excluded.{c}" for c in upd)
+    sql = f"""
+        create temp table _camera_changed on commit drop as
+        with up as (
+            insert into cameras as c ({", ".join(_CAMERA_COLS)})
+            select {sel} from _camera_stage s
+            on conflict (source, external_id) do update set {sets}
+            where ({differs}) {{merged_guard}}
+            returning c.id, (xmax = 0) as ins
+        ), stale as (
+            delete from camera_views v using up where v.camera_id = up.id and not up.ins
+        )
+        select id, ins from up""".replace("{merged_guard}", _MERGED_GUARD if records else "")
+    return sql, raw_params
+
+
+def _records_sql(names: list[str]) -> tuple[str, list[str]]:
+    """Upsert this file's ``camera_sources`` records (``geo.load.unify.source_record``: the row's
+    fields but geom, its position and precision); a new record points at its camera."""
+    raw_sql, raw_params = _raw_sql(names)
+    fields = {c: f"s.{c}" for c, _ in _STAGE_COLS if c not in ("geom", "coord_decimals")}
+    fields |= {
+        "source": f"'{SOURCE}'::text",
+        "installed_on": "to_char(s.installed_on, 'YYYY-MM-DD')",
+        "range_m": "null::float8",
+        "tilt_deg": "null::float8",
+        "camera_type": "null::text",
+        "ptz": "false",
+        "stream_url": "null::text",
+        "status": "'active'::text",
+        "raw": raw_sql,
+    }
+    obj = " || ".join(
+        "jsonb_build_object(" + ", ".join(f"'{k}', {v}" for k, v in part) + ")"
+        for part in (list(fields.items())[:10], list(fields.items())[10:])
+    )
+    sql = f"""
+        insert into camera_sources as r (camera_id, source, external_id, fields, geom,
+                                         coord_decimals)
+        select c.id, '{SOURCE}', s.external_id, {obj}, st_geomfromtext(s.geom, 4326),
+               s.coord_decimals
+        from _camera_stage s
+        left join cameras c on c.source = '{SOURCE}' and c.external_id = s.external_id
+        on conflict (source, external_id) do update
+        set fields = excluded.fields, geom = excluded.geom,
+            coord_decimals = excluded.coord_decimals, loaded_at = now()
+        where r.fields is distinct from excluded.fields or r.geom is distinct from excluded.geom
+           or r.coord_decimals is distinct from excluded.coord_decimals"""
+    return sql, raw_params
+
+
+def _drop_secondary_indexes(cur: Any, table: str) -> list[str]:
+    """Drop the indexes of ``table`` that back no constraint; returns their definitions."""
+    cur.execute(
+        """select i.relname, pg_get_indexdef(x.indexrelid) from pg_index x
+           join pg_class i on i.oid = x.indexrelid
+           where x.indrelid = %s::regclass and not x.indisunique and not x.indisprimary
+             and not exists (select 1 from pg_constraint k where k.conindid = x.indexrelid)""",
+        (table,),
+    )
+    found = cur.fetchall()
+    for name, _ in found:
+        cur.execute(f'drop index "{name}"')
+    return [d for _, d in found]
+
+
+def _write_records(cur: Any, names: list[str]) -> int:
+    """Upsert the records; returns how many rows belong to cameras merged with other sources."""
+    sql, params = _records_sql(names)
+    cur.execute(sql, params)
+    cur.execute(
+        f"""select count(*) from _camera_stage s join cameras c
+            on c.source = '{SOURCE}' and c.external_id = s.external_id
+            where exists (select 1 from camera_sources r
+                          where r.camera_id = c.id and r.source <> '{SOURCE}')"""
+    )
+    return int(cur.fetchone()[0])
+
+
+def copy_upsert(
+    session: Session, *, t: Columns, rows: pd.DataFrame, keep: np.ndarray, want_ids: bool
+) -> tuple[int, int, list[int], int]:
+    """COPY ``rows`` (and the raw values of their file rows) into a staging table, then one
+    ``INSERT ... ON CONFLICT DO UPDATE ... WHERE <differs>`` into ``cameras``. Views of updated
+    cameras are deleted (stale); this source's ``camera_sources`` records are upserted too, and
+    cameras rows merged with other sources' records are left alone. Returns (inserted, updated,
+    ids of changed cameras when ``want_ids``, rows belonging to merged cameras)."""
+    names = list(dict.fromkeys(t.header))
+    conn: Any = session.connection().connection.dbapi_connection
+    assert conn is not None
+    with conn.cursor() as cur:
+        _stage(cur, t, rows, keep, names)
+        cur.execute(
+            """select (select count(*) from _camera_stage s where not exists (
+                         select 1 from cameras c
+                         where c.source = %s and c.external_id = s.external_id)),
+                      (select count(*) from cameras)""",
+            (SOURCE,),
+        )
+        new, have = cur.fetchone()
+        cur.execute("select to_regclass('camera_sources') is not null")
+        records = bool(cur.fetchone()[0])
+        tables = ("cameras", "camera_sources") if records else ("cameras",)
+        rebuild: list[str] = []
+        if new >= max(REINDEX_MIN_NEW, have - new):
+            rebuild = [d for table in tables for d in _drop_secondary_indexes(cur, table)]
+        sql, params = _upsert_sql(names, records=records)
+        cur.execute(sql, params)
+        merged = _write_records(cur, names) if records else 0
+        for ddl in rebuild:
+            cur.execute(ddl)
+        cur.execute(
+            "select count(*) filter (where ins), count(*) filter (where not ins) "
+            "from _camera_changed"
+        )
+        ins, upd = cur.fetchone()
+        if ins + upd >= REINDEX_MIN_NEW:
+            for table in tables:
+                cur.execute(f"analyze {table}")
+        ids: list[int] = []
+        if want_ids:
+            cur.execute("select id from _camera_changed order by id")
+            ids = [r[0] for r in cur.fetchall()]
+        cur.execute("drop table _camera_changed")
+        cur.execute("drop table _camera_stage")
+    return int(ins), int(upd), ids, merged
+
+
+def bulk_eligible(path: Path, fmt: str | None = None) -> bool:
+    """Whether :func:`load_cameras_bulk` takes this file: a standard-data CSV."""
+    path = Path(path)
+    if fmt not in (None, SOURCE) or path.suffix.lower() not in BULK_SUFFIXES:
+        return False
+    if fmt == SOURCE:
+        return True
+    header, _, _ = _peek_header(path)
+    return rowpath.detect_camera_format(path, header) == SOURCE if header else False
+
+
+def _peek_header(path: Path) -> tuple[list[str], None, None]:
+    with open(path, "rb") as f:
+        first = f.readline()
+    for enc in ("utf-8-sig", "cp949"):
+        try:
+            line = first.decode(enc)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        return [], None, None
+    return [h.strip().lstrip("\ufeff") for h in next(csv.reader([line]), [])], None, None
+
+
+def load_cameras_bulk(
+    session: Session,
+    *,
+    path: Path | str,
+    fmt: str | None = None,
+    refresh_views: bool = True,
+    timings: dict[str, float] | None = None,
+) -> LoadReport:
+    """Load a national standard-data CSV in the caller's transaction through ``COPY``.
+
+    Same rows, rejects (line, reason, field, value), warnings and idempotence as
+    :func:`geo.load.cameras.load_cameras`; files of other layouts go to that loader. With
+    ``refresh_views=False`` the views of changed cameras are left to :func:`refresh_missing_views`.
+    ``timings`` (seconds by stage) is filled when given.
+    """
+    path = Path(path)
+    if not bulk_eligible(path, fmt):
+        return rowpath.load_cameras(session, path=path, fmt=fmt, refresh_views=refresh_views)
+    tm = timings if timings is not None else {}
+    t0 = time.perf_counter()
+    cols = read_columns(path)
+    tm["read_s"] = time.perf_counter() - t0
+    report = LoadReport(
+        kind="cameras", fmt=SOURCE, path=str(path.resolve()), encoding=cols.encoding
+    )
+    t0 = time.perf_counter()
+    rows, keep = parse_standard(cols, report)
+    report.sha256 = sha256_file(path)
+    tm["validate_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ins, upd, ids, merged = copy_upsert(
+        session, t=cols, rows=rows, keep=keep, want_ids=refresh_views
+    )
+    if merged:
+        report.warnings.append(
+            f"{merged} rows are records of cameras merged with other sources (geo.load.unify): "
+            "their records were updated, the merged camera rows left to the merge"
+        )
+    report.inserted, report.updated = ins, upd
+    report.unchanged = len(rows) - ins - upd
+    tm["copy_upsert_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if refresh_views and ids:
+        from geo.views import refresh_camera_views
+
+        refresh_camera_views(session, camera_ids=ids)
+    elif ins or upd:
+        report.warnings.append(
+            f"fields of view of {ins + upd} changed cameras are computed after this load "
+            "commits (geo.load.bulk.refresh_missing_views)"
+        )
+    record_load(session, report)
+    tm["views_record_s"] = time.perf_counter() - t0
+    return report
+
+
+def missing_views(session: Session) -> int:
+    """How many cameras have no stored field of view."""
+    return int(
+        session.execute(
+            text("""select count(*) from cameras c
+                    where not exists (select 1 from camera_views v where v.camera_id = c.id)""")
+        ).scalar_one()
+    )
+
+
+def refresh_missing_views(session: Session, *, limit: int = 20_000) -> int:
+    """Compute the views (:func:`geo.views.refresh_camera_views`) of up to ``limit`` cameras that
+    have none; returns how many. Call repeatedly, committing in between, until it returns 0."""
+    from geo.views import refresh_camera_views
+
+    ids = (
+        session.execute(
+            text("""select c.id from cameras c
+                    where not exists (select 1 from camera_views v where v.camera_id = c.id)
+                    order by c.id limit :n"""),
+            {"n": limit},
+        )
+        .scalars()
+        .all()
+    )
+    if not ids:
+        return 0
+    refresh_camera_views(session, camera_ids=list(ids))
+    return len(ids)
+
+
+def load_national(
+    path: Path | str,
+    *,
+    fmt: str | None = None,
+    url: str | None = None,
+    progress: bool = False,
+    on_loaded: Callable[[LoadReport], None] | None = None,
+) -> LoadReport:
+    """What ``goldentime load cameras`` runs for a standard-data CSV: the load in one transaction
+    (:func:`load_cameras_bulk`), then the fields of view of every camera lacking one, in chunks
+    of their own transactions (interrupted, the next run of the same load finishes them).
+    ``on_loaded`` sees the report as soon as the load has committed."""
+    from tqdm import tqdm
+
+    from geo.db import session_scope
+
+    with session_scope(url) as s:
+        report = load_cameras_bulk(s, path=path, fmt=fmt, refresh_views=False)
+    if on_loaded is not None:
+        on_loaded(report)
+    with session_scope(url) as s:
+        todo = missing_views(s)
+    with tqdm(total=todo, desc="camera views", unit="camera", disable=not progress) as bar:
+        while True:
+            with session_scope(url) as s:
+                done = refresh_missing_views(s)
+            if not done:
+                break
+            bar.update(done)
+    return report
