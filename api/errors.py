@@ -85,6 +85,16 @@ def database_unavailable(exc: Exception) -> Unavailable:
     )
 
 
+#: Path prefixes of OGC API edges, whose standards answer a malformed parameter with 400 (not
+#: 422): ``InvalidInput`` and request validation errors under them become 400.
+OGC_PREFIXES = ("/ogc",)
+
+
+def status_of(request: Request, status: int) -> int:
+    """``status``, except 422 (invalid input) under :data:`OGC_PREFIXES`, which is 400."""
+    return 400 if status == 422 and request.url.path.startswith(OGC_PREFIXES) else status
+
+
 def install(app: FastAPI) -> None:
     # declared before the routers are included: each route inherits the error responses (and
     # FastAPI's own 422 shape, which this handler replaces, is no longer advertised)
@@ -96,7 +106,9 @@ def install(app: FastAPI) -> None:
         if "retry_after_s" in exc.detail:
             headers = {"Retry-After": str(int(exc.detail["retry_after_s"]))}
         return JSONResponse(
-            status_code=exc.status_hint, content={"detail": exc.to_dict()}, headers=headers
+            status_code=status_of(request, exc.status_hint),
+            content={"detail": exc.to_dict()},
+            headers=headers,
         )
 
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -132,7 +144,7 @@ def install(app: FastAPI) -> None:
             )
         first = errors[0] if errors else {"field": None, "message": "invalid request"}
         return JSONResponse(
-            status_code=422,
+            status_code=status_of(request, 422),
             content={
                 "detail": {
                     "error": "InvalidInput",

@@ -120,6 +120,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     gc.collect()
     gc.freeze()  # the app's long-lived objects leave the collector's scans
     gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
+    from api.warmup import start_warmups
+
+    start_warmups()  # a background thread: startup never waits for it
     yield
 
 

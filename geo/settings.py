@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     refusal_audit_window_s: int = 60
     #: Seconds a request waits for a pooled database connection before answering 503.
     db_pool_timeout_s: float = 5.0
+    #: Warm the camera tile index and the routing JIT in a background thread at server start
+    #: (api/warmup.py); the tests turn it off.
+    warmup: bool = True
     #: Seconds between a live stream's re-checks of its share and user (revoke, expiry, disable).
     live_recheck_s: float = 2.0
     trusted_proxies: list[str] = Field(default_factory=list)

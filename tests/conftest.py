@@ -55,6 +55,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # tests change users inside rolled-back transactions, which never NOTIFY: no token-check
     # memo (tests/test_auth_cache.py tests it with committed changes)
     os.environ["GOLDENTIME_AUTH_CACHE_S"] = "0"
+    # no background warm-ups (api/warmup.py) racing the tests; tests/test_warmup.py runs them
+    os.environ.setdefault("GOLDENTIME_WARMUP", "0")
     from geo.settings import get_settings
 
     get_settings.cache_clear()

@@ -60,6 +60,18 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "stream_urls": ("admin",),
     # manage users
     "users_admin": ("admin",),
+    # base map layers for GIS clients (roads, buildings: public OpenStreetMap data)
+    "map_read": ROLES,
+    # an incident's case number and description (planners see position, kind and time only)
+    "incident_details": (
+        "operator",
+        "admin",
+        "police",
+        "fire",
+        "disaster",
+        "investigator",
+        "auditor",
+    ),
 }
 
 #: Officers who receive video through shares.

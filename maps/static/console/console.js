@@ -118,12 +118,13 @@ async function start(config) {
   // a jump (pan + zoom) that resolves when the map is idle again (benchmarks/console.py)
   probe.jump = async (lon, lat, zoom) => {
     state.map.map.jumpTo({ center: [lon, lat], zoom });
-    await state.map.clusterPromise; // the view's clusters asked on moveend
     await new Promise((res) => {
-      state.map.map.once("idle", res); // after the next frame, with every source loaded
+      // after the next frame, with every source loaded (the camera tiles of the new view too)
+      state.map.map.once("idle", res);
       state.map.map.triggerRepaint();
     });
   };
+  probe.renderedCameras = () => state.map.renderedCameras(); // the camera layer, as drawn
   probe.ready = true;
 }
 

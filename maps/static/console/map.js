@@ -1,7 +1,7 @@
 // The one map: base layer drawn from PostGIS roads and buildings (optional raster tiles), every
-// camera of the registry (clusters far out, points coloured by purpose close in, field-of-view
-// cones at high zoom, a white ring where the direction is unknown), incidents, and the cameras
-// chosen for a video request with their distance lines.
+// camera of the registry as vector tiles (clusters far out, points coloured by purpose close in,
+// field-of-view cones at high zoom, a white ring where the direction is unknown), incidents, and
+// the cameras chosen for a video request with their distance lines.
 import { api } from "./api.js";
 
 /* global maplibregl */
@@ -22,6 +22,7 @@ const purposeColor = [
 const EMPTY = { type: "FeatureCollection", features: [] };
 const BASEMAP_MIN_ZOOM = 14;
 const VIEWS_MIN_ZOOM = 15.5;
+const CAMERA_TILES_MAX_ZOOM = 16; // the TileJSON's maxzoom (/ogc/collections/cameras/tiles)
 
 export class ConsoleMap {
   constructor(container, config) {
@@ -159,31 +160,42 @@ export class ConsoleMap {
         "circle-opacity": ["case", ["==", ["get", "status"], "open"], 0.9, 0.35],
       },
     });
-    // grouped by the database for the view's zoom (GET /api/cameras/clusters): n > 1 is a cluster
-    m.addSource("cameras", { type: "geojson", data: EMPTY });
+    // the registry as vector tiles (GET /ogc/collections/cameras/tiles/{z}/{x}/{y}, sent with
+    // the session cookie): below zoom 14 one point per grid cell with a `count` (count > 1 is a
+    // cluster), from 14 on single cameras; MapLibre overzooms the z16 tiles
+    m.addSource("cameras", {
+      type: "vector",
+      tiles: [`${location.origin}/ogc/collections/cameras/tiles/{z}/{x}/{y}`],
+      minzoom: 0,
+      maxzoom: CAMERA_TILES_MAX_ZOOM,
+    });
+    const count = ["coalesce", ["get", "count"], 1];
+    const dk = ["any", ["has", "heading_deg"], ["==", ["get", "direction_known"], true]];
     m.addLayer({
       id: "clusters",
       type: "circle",
       source: "cameras",
-      filter: [">", ["get", "n"], 1],
+      "source-layer": "cameras",
+      filter: [">", count, 1],
       paint: {
         "circle-color": "#1f4e79",
         "circle-opacity": 0.75,
         "circle-stroke-color": "#fff",
         "circle-stroke-width": 1,
-        "circle-radius": ["step", ["get", "n"], 6, 10, 10, 100, 15, 1000, 21, 10000, 27],
+        "circle-radius": ["step", count, 6, 10, 10, 100, 15, 1000, 21, 10000, 27],
       },
     });
     m.addLayer({
       id: "camera-points",
       type: "circle",
       source: "cameras",
-      filter: ["==", ["get", "n"], 1],
+      "source-layer": "cameras",
+      filter: ["==", count, 1],
       paint: {
         "circle-color": purposeColor,
         "circle-radius": ["interpolate", ["linear"], ["zoom"], 12, 3, 17, 6],
-        "circle-stroke-color": ["case", ["get", "dk"], "#1f2937", "#ffffff"],
-        "circle-stroke-width": ["case", ["get", "dk"], 1, 2],
+        "circle-stroke-color": ["case", dk, "#1f2937", "#ffffff"],
+        "circle-stroke-width": ["case", dk, 1, 2],
       },
     });
     m.addSource("chosen-lines", { type: "geojson", data: EMPTY });
@@ -270,9 +282,13 @@ export class ConsoleMap {
       m.on("mouseenter", id, () => (m.getCanvas().style.cursor = "pointer"));
       m.on("mouseleave", id, () => (m.getCanvas().style.cursor = ""));
     }
-    m.on("moveend", () => {
-      this.refreshCameras(this.onError);
-      this.refreshDetail();
+    m.on("moveend", () => this.refreshDetail());
+    m.on("error", (e) => {
+      // a camera tile refused (session expired, address no longer registered): say so once
+      if (e.sourceId === "cameras" && this.onError && !this.tileErrorShown) {
+        this.tileErrorShown = true;
+        this.onError(e.error || new Error("camera tiles unavailable"));
+      }
     });
   }
 
@@ -289,8 +305,8 @@ export class ConsoleMap {
     return feats;
   }
 
-  /** The whole registry: an overview to fit the view to, then the view's clusters; returns
-   * how many cameras the registry has. */
+  /** The whole registry: an overview to fit the view to (and its size); the camera layer
+   * itself comes as vector tiles. Returns how many cameras the registry has. */
   async loadCameras(onError) {
     this.onError = onError;
     const marks = (window.__gt && window.__gt.marks) || {};
@@ -300,49 +316,20 @@ export class ConsoleMap {
     marks.camerasFetched = performance.now();
     this.cameraCount = c.total;
     this.fitDense(ConsoleMap.features(c));
-    this.clusterKey = null;
-    await this.refreshCameras(onError);
     marks.camerasBuilt = performance.now();
     this.refreshDetail(onError);
     return c.total;
   }
 
-  /** The clusters (or, close in, the single cameras) of the visible box. */
-  async refreshCameras(onError) {
-    const m = this.map;
-    const b = m.getBounds();
-    const z = Math.max(0, Math.floor(m.getZoom()));
-    const pad = 0.25; // a margin so a small pan needs no new answer
-    const w = b.getEast() - b.getWest();
-    const h = b.getNorth() - b.getSouth();
-    const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
-    const box = [
-      clamp(b.getWest() - w * pad, -180, 180),
-      clamp(b.getSouth() - h * pad, -85, 85),
-      clamp(b.getEast() + w * pad, -180, 180),
-      clamp(b.getNorth() + h * pad, -85, 85),
-    ];
-    const key = `${z}:${box.map((v) => v.toFixed(4)).join(",")}`;
-    if (key === this.clusterKey) return this.clusterPromise; // already asked
-    // reuse the answer while the view stays inside the padded box at the same zoom
-    if (this.clusterBox && this.clusterZoom === z) {
-      const [a, bb, c, d] = this.clusterBox;
-      if (b.getWest() >= a && b.getSouth() >= bb && b.getEast() <= c && b.getNorth() <= d) return;
-    }
-    this.clusterKey = key;
-    const q = box.map((v) => v.toFixed(5)).join(",");
-    this.clusterPromise = api(`/api/cameras/clusters?bbox=${q}&zoom=${z}`)
-      .then((c) => {
-        if (this.clusterKey !== key) return; // a newer view was asked meanwhile
-        this.clusterBox = box;
-        this.clusterZoom = z;
-        m.getSource("cameras").setData({ type: "FeatureCollection", features: ConsoleMap.features(c) });
-      })
-      .catch((e) => {
-        this.clusterKey = null;
-        if (onError) onError(e);
-      });
-    return this.clusterPromise;
+  /** The cameras drawn now (from the tiles): clusters and single cameras with their screen
+   * position, for the browser tests and benchmarks (window.__gt.renderedCameras). */
+  renderedCameras() {
+    const feats = this.map.queryRenderedFeatures({ layers: ["clusters", "camera-points"] });
+    return feats.map((f) => {
+      const p = this.map.project(f.geometry.coordinates);
+      const props = f.properties;
+      return { layer: f.layer.id, id: props.id ?? null, count: props.count ?? 1, x: p.x, y: p.y };
+    });
   }
 
   /** Fit the view to where most cameras are (the middle 90% of each coordinate). */
