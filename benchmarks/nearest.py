@@ -17,7 +17,9 @@ suburban halos; 100k, then 1M). For each size it prints, in one run:
   else an httpx client.
 
 Run: ``.venv/bin/python benchmarks/nearest.py`` (``--help`` for sizes and load). The first run
-spends a few minutes generating and indexing 1M cameras; later runs reuse them.
+spends a few minutes generating and indexing 1M cameras; later runs reuse them. ``--roads`` also
+loads the real Daejeon arterial roads (once; they stay in the bench database), so that queries
+near them carry ``network_distance_m`` from the in-memory road engine (issue 15).
 """
 
 from __future__ import annotations
@@ -159,6 +161,20 @@ def _load_real(url: str) -> None:
             load_incidents(
                 s, path=data / "daejeon-incidents" / "traffic_accidents_yuseong_2017_2021.csv"
             )
+
+
+def _load_roads(url: str, *, load: bool) -> int:
+    """The real Daejeon arterial roads (when ``load``, unless loaded); returns the edge count."""
+    from sqlalchemy import text
+
+    from geo.db import session_scope
+    from geo.load.lines import load_roads_any
+
+    with session_scope(url) as s:
+        if load and s.execute(text("select count(*) from road_edges")).scalar_one() == 0:
+            path = ROOT / "data" / "daejeon-osm" / "daejeon_arterial_osm.geojson"
+            load_roads_any(s, path=path, progress=False)
+        return int(s.execute(text("select count(*) from road_edges")).scalar_one())
 
 
 def _checkpoint(conn: psycopg.Connection) -> None:
@@ -308,6 +324,76 @@ def _top5_agrees(got: list[tuple[int, float]], want: list[tuple[int, float]]) ->
     return True
 
 
+#: The road distances before issue 15, kept as the baseline: both places snap to their nearest
+#: road node (300 m), one pgr_dijkstra per request on edges cropped to the area plus 1 km.
+_PGR_SNAP = """
+select p.i, s.id as node, s.d
+from unnest(cast(%(lons)s as double precision[]), cast(%(lats)s as double precision[]))
+     with ordinality as p(lon, lat, i)
+cross join lateral (
+    select n.id, st_distance(n.geom::geography,
+                             st_setsrid(st_makepoint(p.lon, p.lat), 4326)::geography) as d
+    from road_nodes n
+    where n.geom && st_expand(st_setsrid(st_makepoint(p.lon, p.lat), 4326), %(sd)s)
+    order by n.geom <-> st_setsrid(st_makepoint(p.lon, p.lat), 4326) limit 1) s"""
+
+
+def pgr_road_distances(conn: psycopg.Connection, lat: float, lon: float, cams: list[Any]) -> int:
+    """BASELINE: the pre-issue-15 ``network_distances`` (two queries); returns answers found."""
+    from geo.routing import deg_box
+
+    lons = [lon, *(float(c["lon"]) for c in cams)]
+    lats = [lat, *(float(c["lat"]) for c in cams)]
+    sd = 300.0 / (111_320.0 * max(np.cos(np.radians(lat)), 0.01))
+    rows = conn.execute(_PGR_SNAP, {"lons": lons, "lats": lats, "sd": sd}).fetchall()
+    node = {int(i) - 1: int(n) for i, n, d in rows if d <= 300.0}
+    ends = sorted({n for j, n in node.items() if j > 0 and n != node.get(0)})
+    if 0 not in node or not ends:
+        return 0
+    x0, y0, _, _ = deg_box(min(lons), min(lats), 1000.0)
+    _, _, x1, y1 = deg_box(max(lons), max(lats), 1000.0)
+    sql = (
+        "select id, source, target, length_m as cost, length_m as reverse_cost from road_edges "
+        f"where geom && st_makeenvelope({x0!r}, {y0!r}, {x1!r}, {y1!r}, 4326)"
+    )
+    got = conn.execute(
+        "select end_vid, agg_cost from pgr_dijkstra(%s, %s, %s::bigint[], directed => false) "
+        "where edge = -1",
+        (sql, node[0], ends),
+    ).fetchall()
+    return len(got)
+
+
+def road_distance_bench(url: str, points: list[tuple[float, float]]) -> dict[str, Any]:
+    """Road distances for the ranked cameras near roads: the engine against the pgr baseline."""
+    from geo.db import new_session
+    from geo.nearest import camera_road_distances, knn_candidates
+    from geo.routing import get_graph
+
+    s = new_session(url)
+    try:
+        g = get_graph(s)
+        near = []
+        for lat, lon in points:
+            cams, _, has_r = knn_candidates(s, lat=lat, lon=lon, n=5)
+            if has_r and cams:
+                near.append((lat, lon, cams))
+        for lat, lon, cams in near[:50]:  # warm: snapped cameras memoised, like a server's
+            camera_road_distances(g, lat=lat, lon=lon, cameras=cams)
+        eng, pgr = [], []
+        with psycopg.connect(conninfo(url), autocommit=True) as conn:
+            for lat, lon, cams in near:
+                t = time.perf_counter()
+                camera_road_distances(g, lat=lat, lon=lon, cameras=cams)
+                eng.append((time.perf_counter() - t) * 1000)
+                t = time.perf_counter()
+                pgr_road_distances(conn, lat, lon, cams)
+                pgr.append((time.perf_counter() - t) * 1000)
+    finally:
+        s.close()
+    return {"engine_ms": eng, "pgr_ms": pgr, "n": len(near)}
+
+
 def sql_bench(url: str, points: list[tuple[float, float]], n_brute: int) -> dict[str, Any]:
     """Nearest-5 SQL timings, the in-process function, agreement with brute force."""
     from geo.db import new_session
@@ -353,10 +439,12 @@ def sql_bench(url: str, points: list[tuple[float, float]], n_brute: int) -> dict
             t_cand.append((time.perf_counter() - t) * 1000)
             if set(gids) != {c["id"] for c in cams[:5]}:
                 differs += 1
+        with_roads = 0
         for lat, lon in points:
             t = time.perf_counter()
-            nearest_cameras(s, lat=lat, lon=lon, k=5)
+            ranked = nearest_cameras(s, lat=lat, lon=lon, k=5)
             t_fn.append((time.perf_counter() - t) * 1000)
+            with_roads += any(c["network_distance_m"] is not None for c in ranked)
         agree = 0
         for lat, lon in brute_pts:
             cams, _, _ = knn_candidates(s, lat=lat, lon=lon, n=20)
@@ -375,6 +463,7 @@ def sql_bench(url: str, points: list[tuple[float, float]], n_brute: int) -> dict
         exact5_ms=t_exact5,
         candidates_ms=t_cand,
         function_ms=t_fn,
+        with_roads=with_roads,
         geometry_differs=differs,
         agree=agree,
         n_brute=len(brute_pts),
@@ -680,6 +769,9 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--api-rounds", type=int, default=3, help="load runs per API line (median)")
     ap.add_argument("--api-sizes", default="100000,1000000", help="sizes to load the API at")
+    ap.add_argument(
+        "--roads", action="store_true", help="load the Daejeon arterial roads (network distances)"
+    )
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     brutes = [int(x) for x in args.brute.split(",")]
@@ -692,6 +784,7 @@ def main() -> None:
 
     migrate(url)
     _load_real(url)
+    n_edges = _load_roads(url, load=args.roads)
     points = query_points(url, args.queries)
     print(
         f"nearest cameras benchmark  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "
@@ -719,6 +812,14 @@ def main() -> None:
             f"{r['checks']} candidate fetches)"
         )
         print(_row("nearest_cameras() in-process, full ranking", r["function_ms"]))
+        print(
+            f"      ({r['with_roads']}/{r['n']} answers carry road distances; "
+            f"{n_edges:,} road edges in the bench database)"
+        )
+        if n_edges:
+            rd = road_distance_bench(url, points)
+            print(_row("road distances, in-memory engine (k=5)", rd["engine_ms"]))
+            print(_row("BASELINE pgr_dijkstra per request (old)", rd["pgr_ms"]))
         print(_row("BASELINE brute force ORDER BY ST_Distance", r["brute_ms"]))
         print(_row("  the same, time inside PostgreSQL", r["brute_server_ms"]))
         speed = pct(r["brute_ms"], 50) / pct(r["knn_ms"], 50)

@@ -15,7 +15,7 @@ migrated and loaded with the bundled sample data on first use), never the servic
    ``MCLP.from_cost_matrix`` solved with PuLP/CBC, on the same instance. Targets: greedy within 1%
    of exact; faster than spopt.
 
-Usage: ``.venv/bin/python benchmarks/coverage.py [--demand 12000] [--skip-spopt]
+Usage: ``.venv/bin/python benchmarks/planner_coverage.py [--demand 12000] [--skip-spopt]
 [--summary-only] [--no-baseline]``
 """
 

@@ -9,12 +9,14 @@ by degrees and is wrong at Korean latitudes (see ``/work/shared/DESIGN.md``).
 
 Whether a camera sees the point comes from the one view model (:mod:`geo.views`): heading, field
 of view and range with their documented defaults, the pan a PTZ camera needs, and building
-footprints blocking the sight line. Distances along roads use pgRouting on an edge set cropped to
-the area, only when roads are loaded there.
+footprints blocking the sight line. Distances along roads come from the one road-distance engine
+(:func:`geo.routing.road_distances_m`, DESIGN decision 9): the in-memory graph, the routes'
+snapping rule, one one-to-many search per request, only when roads are loaded near the point.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -25,8 +27,18 @@ from sqlalchemy.orm import Session
 
 from geo.bbox import check_lat_lon
 from geo.cameras import CAMERA_FIELDS
-from geo.db import AsyncReader, Plan, arun_plan, run_plan
+from geo.db import AsyncReader, Plan, arun_plan, database_url, run_plan
 from geo.errors import InvalidInput
+from geo.routing import (
+    MAX_SNAP_M,
+    RoadGraph,
+    cached_graph,
+    deg_box,
+    get_graph,
+    graph_for_url,
+    road_distances_m,
+    url_key,
+)
 from geo.views import (
     DORI_RANK,
     bearing_and_distance,
@@ -43,15 +55,12 @@ MAX_K = 50
 MAX_CANDIDATES = 200
 #: Buildings within this distance of the point make ``line_of_sight`` known (else ``None``).
 BUILDING_SEARCH_M = 1000.0
-#: A point or camera farther than this from every road node is not snapped to the network.
-ROAD_SNAP_M = 300.0
-#: Margin around the point and cameras for the pgRouting edge set (metres).
-ROUTE_MARGIN_M = 1000.0
+#: A point or camera farther than this from every usable road is not snapped to the network:
+#: the routes' one snapping rule (:data:`geo.routing.MAX_SNAP_M`).
+ROAD_SNAP_M = MAX_SNAP_M
 
 #: Ranking groups, best first: sees the point, PTZ that can turn to it, merely near.
 GROUPS = ("sees", "ptz", "near")
-
-_M_PER_DEG_LAT = 111_320.0
 
 _COLS = ", ".join(f"c.{f}" for f in CAMERA_FIELDS)
 
@@ -63,8 +72,9 @@ _KNN_BASE = f"""
 select {_COLS}, st_x(c.geom) as lon, st_y(c.geom) as lat, {{order}} as knn_d,
        exists(select 1 from buildings b
               where b.geom && st_makeenvelope(:bx0, :by0, :bx1, :by1, 4326)) as has_buildings,
-       exists(select 1 from road_nodes n
-              where n.geom && st_makeenvelope(:rx0, :ry0, :rx1, :ry1, 4326)) as has_roads
+       exists(select 1 from road_edges e
+              where e.geom && st_makeenvelope(:rx0, :ry0, :rx1, :ry1, 4326)) as has_roads,
+       (select coalesce(max(id), 0) from data_loads) as load_version
 from cameras c
 {{where}}
 order by knn_d
@@ -129,9 +139,7 @@ limit :n
 
 def _envelope(lon: float, lat: float, r_m: float) -> tuple[float, float, float, float]:
     """A lon/lat box that contains the circle of ``r_m`` metres around the point."""
-    dlat = r_m / _M_PER_DEG_LAT
-    dlon = r_m / (_M_PER_DEG_LAT * max(math.cos(math.radians(lat)), 0.01))
-    return lon - dlon, max(lat - dlat, -90.0), lon + dlon, min(lat + dlat, 90.0)
+    return deg_box(lon, lat, r_m)
 
 
 def _check(
@@ -168,7 +176,22 @@ def knn_candidates_plan(
     n: int = 20,
     max_distance_m: float | None = None,
 ) -> Plan[tuple[list[dict[str, Any]], bool, bool]]:
-    """:func:`knn_candidates` as a plan (:mod:`geo.db`): usually one round trip.
+    """:func:`knn_candidates` as a plan (:mod:`geo.db`): usually one round trip."""
+    cams, has_b, has_r, _ = yield from _knn_plan(
+        lat=lat, lon=lon, n=n, max_distance_m=max_distance_m
+    )
+    return cams, has_b, has_r
+
+
+def _knn_plan(
+    *,
+    lat: float,
+    lon: float,
+    n: int = 20,
+    max_distance_m: float | None = None,
+) -> Plan[tuple[list[dict[str, Any]], bool, bool, int]]:
+    """The KNN candidates, whether buildings / roads are near, and the load counter (the road
+    graph's version), in usually one round trip.
 
     Without a distance limit it asks the geometry index for the nearest cameras in degrees,
     over-fetching by 1/cos(lat) (anisotropy of degrees) and keeping the ``n`` nearest by the
@@ -209,13 +232,13 @@ def knn_candidates_plan(
         rows = yield (_KNN_SQL if max_distance_m is None else _KNN_WITHIN_SQL, params)
         cams = _measured(rows, lat=lat, lon=lon, keep=n)
     if not rows:
-        return [], False, False
+        return [], False, False, 0
     has_b = bool(rows[0]["has_buildings"])
     has_r = bool(rows[0]["has_roads"])
     cams = cams[:n]
     if max_distance_m is not None:
         cams = [c for c in cams if c["distance_m"] <= max_distance_m]
-    return cams, has_b, has_r
+    return cams, has_b, has_r, int(rows[0]["load_version"])
 
 
 def _measured(
@@ -236,7 +259,7 @@ def _measured(
     cams = []
     for i in order[:keep]:
         c = dict(rows[i])
-        del c["has_buildings"], c["has_roads"], c["knn_d"]
+        del c["has_buildings"], c["has_roads"], c["knn_d"], c["load_version"]
         d = dists[i]
         c["distance_m"] = d
         # a camera exactly at the point has no bearing to it
@@ -275,75 +298,36 @@ def brute_force_nearest(
     return [dict(r) for r in rows]
 
 
-def network_distances_plan(
-    *, lat: float, lon: float, cameras: list[dict[str, Any]]
-) -> Plan[dict[int, float | None]]:
-    """:func:`network_distances` as a plan (:mod:`geo.db`)."""
-    out: dict[int, float | None] = {int(c["id"]): None for c in cameras}
-    if not cameras:
-        return out
-    ids = [int(c["id"]) for c in cameras]
-    lons = [lon, *(float(c["lon"]) for c in cameras)]
-    lats = [lat, *(float(c["lat"]) for c in cameras)]
-    snap_deg = ROAD_SNAP_M / (_M_PER_DEG_LAT * max(math.cos(math.radians(lat)), 0.01))
-    snaps = yield (
-        text("""
-        select p.i, s.id as node, s.d
-        from unnest(cast(:lons as double precision[]), cast(:lats as double precision[]))
-             with ordinality as p(lon, lat, i)
-        cross join lateral (
-            select n.id, st_distance(n.geom::geography,
-                                     st_setsrid(st_makepoint(p.lon, p.lat), 4326)::geography) as d
-            from road_nodes n
-            where n.geom && st_expand(st_setsrid(st_makepoint(p.lon, p.lat), 4326), :sd)
-            order by n.geom <-> st_setsrid(st_makepoint(p.lon, p.lat), 4326)
-            limit 1
-        ) s"""),
-        {"lons": lons, "lats": lats, "sd": snap_deg},
-    )
-    node: dict[int, tuple[int, float]] = {
-        int(r["i"]) - 1: (int(r["node"]), float(r["d"])) for r in snaps if r["d"] <= ROAD_SNAP_M
-    }
-    if 0 not in node:
-        return out
-    start, start_d = node[0]
-    targets = {j: node[j] for j in range(1, len(lons)) if j in node}
-    if not targets:
-        return out
-    x0, y0, _, _ = _envelope(min(lons), min(lats), ROUTE_MARGIN_M)
-    _, _, x1, y1 = _envelope(max(lons), max(lats), ROUTE_MARGIN_M)
-    edges_sql = (
-        "select id, source, target, length_m as cost, length_m as reverse_cost from road_edges "
-        f"where geom && st_makeenvelope({x0!r}, {y0!r}, {x1!r}, {y1!r}, 4326)"
-    )
-    ends = sorted({n for n, _ in targets.values() if n != start})
-    costs: dict[int, float] = {start: 0.0}
-    if ends:
-        rows = yield (
-            text("""
-            select end_vid, agg_cost from pgr_dijkstra(:sql, :start, cast(:ends as bigint[]),
-                                                       directed => false)
-            where edge = -1"""),
-            {"sql": edges_sql, "start": start, "ends": ends},
-        )
-        costs.update({int(r["end_vid"]): float(r["agg_cost"]) for r in rows})
-    for j, (n, d) in targets.items():
-        if n in costs:
-            out[ids[j - 1]] = costs[n] + start_d + d
-    return out
+def camera_road_distances(
+    g: RoadGraph, *, lat: float, lon: float, cameras: list[dict[str, Any]]
+) -> dict[int, float | None]:
+    """Walking distance in metres along the roads from the point to each camera (by id).
+
+    One one-to-many call on the routing engine (:func:`geo.routing.road_distances_m`), with
+    the routes' snapping rule: each place snaps to the nearest usable edge within
+    :data:`ROAD_SNAP_M` at its position along it (a virtual node), and the snap offsets are
+    added, so a distance is the length of :func:`geo.routing.find_route`'s walking route between
+    the same two places plus both offsets. The earlier rule here (nearest road *node* within
+    300 m, pgr_dijkstra per request) overshot by up to half an edge at each end and disagreed
+    with the routes; ``tests/test_one_engine.py`` checks the ranking against ``find_route`` and
+    against pgr_dijkstra between the same snapped positions. ``None`` for cameras that cannot
+    be snapped or reached.
+    """
+    pts = [(float(c["lon"]), float(c["lat"])) for c in cameras]
+    dists = road_distances_m(g, lon=lon, lat=lat, points=pts) if pts else []
+    return {int(c["id"]): d for c, d in zip(cameras, dists, strict=True)}
 
 
 def network_distances(
     session: Session, *, lat: float, lon: float, cameras: list[dict[str, Any]]
 ) -> dict[int, float | None]:
-    """Walking distance in metres along ``road_edges`` from each camera to the point.
-
-    Both ends snap to their nearest road node (within :data:`ROAD_SNAP_M`; the snap distances
-    are added); one ``pgr_dijkstra`` call, undirected on ``length_m``, over edges cropped to the
-    bounding box of the point and the cameras plus :data:`ROUTE_MARGIN_M`. ``None`` for cameras
-    that cannot be snapped or reached.
-    """
-    return run_plan(session, network_distances_plan(lat=lat, lon=lon, cameras=cameras))
+    """:func:`camera_road_distances` on this database's road graph (``None`` without roads)."""
+    if not cameras:
+        return {}
+    has_roads = session.execute(text("select exists(select 1 from road_edges)")).scalar_one()
+    if not has_roads:
+        return {int(c["id"]): None for c in cameras}
+    return camera_road_distances(get_graph(session), lat=lat, lon=lon, cameras=cameras)
 
 
 def _reason(c: dict[str, Any], tier: int) -> str:
@@ -375,15 +359,20 @@ def nearest_cameras_plan(
     k: int = 5,
     max_distance_m: float | None = None,
     candidates: int | None = None,
-) -> Plan[list[dict[str, Any]]]:
-    """:func:`nearest_cameras` as a plan (:mod:`geo.db`): the one ranking, for both drivers."""
+) -> Plan[tuple[list[dict[str, Any]], int | None]]:
+    """:func:`nearest_cameras` as a plan (:mod:`geo.db`): the one ranking, for both drivers.
+
+    Returns the ranked cameras (``network_distance_m`` still ``None``) and the road graph
+    version to measure them on (``None`` when no road is near the point); the drivers fill in
+    the road distances from the in-memory engine (:func:`camera_road_distances`).
+    """
     n = _check(lat=lat, lon=lon, k=k, max_distance_m=max_distance_m, candidates=candidates)
     lat, lon = float(lat), float(lon)
-    cams, has_b, has_r = yield from knn_candidates_plan(
+    cams, has_b, has_r, version = yield from _knn_plan(
         lat=lat, lon=lon, n=n, max_distance_m=max_distance_m
     )
     if not cams:
-        return []
+        return [], None
     views = [view_of(c) for c in cams]
     dist = np.array([c["distance_m"] for c in cams])
     bearing = np.array([np.nan if c["bearing_deg"] is None else c["bearing_deg"] for c in cams])
@@ -444,13 +433,19 @@ def nearest_cameras_plan(
 
     cams.sort(key=lambda c: (tiers[int(c["id"])], quality(c), c["distance_m"], c["id"]))
     best = cams[:k]
-    net: dict[int, float | None] = {}
-    if has_r:
-        net = yield from network_distances_plan(lat=lat, lon=lon, cameras=best)
     for i, c in enumerate(best, start=1):
         c["group"] = GROUPS[tiers[int(c["id"])]]
         c["reason"] = _reason(c, tiers[int(c["id"])])
         c["rank"] = i
+        c["network_distance_m"] = None
+    return best, (version if has_r else None)
+
+
+def _with_road_distances(
+    best: list[dict[str, Any]], g: RoadGraph, *, lat: float, lon: float
+) -> list[dict[str, Any]]:
+    net = camera_road_distances(g, lat=float(lat), lon=float(lon), cameras=best)
+    for c in best:
         c["network_distance_m"] = net.get(int(c["id"]))
     return best
 
@@ -483,12 +478,15 @@ def nearest_cameras(
     ``candidates`` is how many nearest cameras KNN fetches before ranking (default
     ``max(20, min(4k, 50))``); ``max_distance_m`` drops cameras farther than that.
     """
-    return run_plan(
+    best, version = run_plan(
         session,
         nearest_cameras_plan(
             lat=lat, lon=lon, k=k, max_distance_m=max_distance_m, candidates=candidates
         ),
     )
+    if version is None or not best:
+        return best
+    return _with_road_distances(best, get_graph(session, version=version), lat=lat, lon=lon)
 
 
 async def nearest_cameras_async(
@@ -499,11 +497,34 @@ async def nearest_cameras_async(
     k: int = 5,
     max_distance_m: float | None = None,
     candidates: int | None = None,
+    db_url: str | None = None,
 ) -> list[dict[str, Any]]:
-    """:func:`nearest_cameras` on an :class:`~geo.db.AsyncReader` (the API's event loop)."""
-    return await arun_plan(
+    """:func:`nearest_cameras` on an :class:`~geo.db.AsyncReader` (the API's event loop).
+
+    The road distances come from the in-memory graph of ``db_url`` (default: the service's
+    database): no thread hop when it is built (a stale one answers while a background thread
+    rebuilds it); the first request of a process builds it in a worker thread.
+    """
+    best, version = await arun_plan(
         reader,
         nearest_cameras_plan(
             lat=lat, lon=lon, k=k, max_distance_m=max_distance_m, candidates=candidates
         ),
     )
+    if version is None or not best:
+        return best
+    g = await _graph_async(reader, version=version, db_url=db_url)
+    # one snap per camera and one bounded search: well under a millisecond on a city graph
+    return _with_road_distances(best, g, lat=lat, lon=lon)
+
+
+async def _graph_async(reader: AsyncReader, *, version: int, db_url: str | None) -> RoadGraph:
+    """The road graph for the reader's database, never waiting for a rebuild."""
+    session = getattr(reader, "session", None)  # geo.db.SessionReader: the tests' transaction
+    if isinstance(session, Session):
+        return get_graph(session, version=version)
+    url = db_url or database_url()
+    g = cached_graph(url_key(url), version=version)
+    if g is None:
+        g = await asyncio.to_thread(graph_for_url, url)
+    return g

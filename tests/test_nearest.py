@@ -222,7 +222,7 @@ def test_network_distance_helsinki(session: Session) -> None:
     assert got, res
     for c in got:  # along roads plus both snaps is never shorter than the straight line
         assert c["network_distance_m"] >= c["distance_m"] - 0.5
-    # the bbox-cropped edge set gives the same answer as the whole network for one pair
+    # the old rule, for comparison: pgr_dijkstra between the nearest road nodes
     one = got[0]
     full = session.execute(
         text("""
@@ -235,7 +235,10 @@ def test_network_distance_helsinki(session: Session) -> None:
     ).scalar_one()
     again = network_distances(session, lat=lat, lon=lon, cameras=[one])[one["id"]]
     assert again == pytest.approx(one["network_distance_m"])
-    assert again >= float(full) and again - float(full) <= 2 * 300.0
+    # the routes' snapping rule (nearest edge, virtual node; issue 15) may be shorter than the
+    # old node-to-node rule (here 35 m against 57 m), never much longer; exact agreement with
+    # find_route and pgr_dijkstra is in tests/test_one_engine.py
+    assert again <= float(full) + 2 * 300.0
 
 
 # --- API ------------------------------------------------------------------------------------

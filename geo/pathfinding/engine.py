@@ -1,0 +1,228 @@
+"""The Python face of the contraction hierarchy: prepare once, then query many times.
+
+Arrays in, arrays out; the loops are numba functions (``contract.py``, ``query.py``) that release
+the GIL, so a rebuild in a background thread does not stop queries on the previous ``Prepared``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from geo.pathfinding import contract as _c
+from geo.pathfinding import query as _q
+
+Seeds = Sequence[tuple[int, float]]
+
+
+class NoPath(Exception):
+    """No path joins any of the sources to any of the targets."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A contracted graph: upward and downward CSR graphs plus the arc pool for unpacking.
+
+    Only numpy arrays and numbers: picklable, shareable between threads, read-only.
+    """
+
+    n: int
+    rank: np.ndarray
+    up_ptr: np.ndarray
+    up_head: np.ndarray
+    up_w: np.ndarray
+    up_eid: np.ndarray
+    dn_ptr: np.ndarray
+    dn_head: np.ndarray
+    dn_w: np.ndarray
+    dn_eid: np.ndarray
+    eu: np.ndarray
+    ev: np.ndarray
+    ec1: np.ndarray
+    ec2: np.ndarray
+    arcs: int  # arcs of the input after dropping loops and parallel duplicates
+    shortcuts: int
+    build_s: float
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the query structure."""
+        return sum(
+            int(getattr(self, k).nbytes)
+            for k in self.__dataclass_fields__
+            if isinstance(getattr(self, k), np.ndarray)
+        )
+
+
+def _csr(rows: np.ndarray, n: int, *cols: np.ndarray) -> tuple[np.ndarray, ...]:
+    order = np.argsort(rows, kind="stable")
+    ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=ptr[1:])
+    return (ptr, *(np.ascontiguousarray(c[order]) for c in cols))
+
+
+def _arcs(
+    indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    indptr = np.asarray(indptr, dtype=np.int64)
+    indices = np.asarray(indices, dtype=np.int64)
+    w = np.asarray(weights, dtype=np.float64)
+    n = int(indptr.size - 1)
+    m = int(indptr[-1]) if n >= 0 else 0
+    if n < 0 or indices.size < m or w.size < m or np.any(np.diff(indptr) < 0):
+        raise ValueError("indptr, indices and weights do not form a CSR graph")
+    indices, w = indices[:m], w[:m]
+    if m and (indices.min() < 0 or indices.max() >= n):
+        raise ValueError("an arc points outside the graph")
+    if m and not (np.all(np.isfinite(w)) and w.min() >= 0):
+        raise ValueError("arc weights must be finite and >= 0")
+    u = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+    keep = u != indices
+    u, v, w = u[keep], indices[keep], w[keep]
+    order = np.lexsort((w, v, u))  # parallel arcs: the cheapest one stays
+    u, v, w = u[order], v[order], w[order]
+    first = np.ones(u.size, bool)
+    first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
+    return n, u[first], v[first], w[first]
+
+
+def prepare(
+    indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, **tuning: float
+) -> Prepared:
+    """Contract a directed graph given as CSR arrays (weights >= 0, e.g. seconds or metres).
+
+    ``tuning``: contraction knobs for benchmarks (see ``contract.params``); the defaults are
+    the measured choice.
+    """
+    t0 = time.perf_counter()
+    n, u, v, w = _arcs(indptr, indices, weights)
+    stats = np.zeros(24, np.int64)
+    rank, eu, ev, ew, ec1, ec2, ne = _c.contract(n, u, v, w, _c.params(**tuning), stats)
+    up = rank[eu] < rank[ev]
+    eid = np.arange(ne, dtype=np.int64)
+    up_ptr, up_head, up_w, up_eid = _csr(eu[up], n, ev[up], ew[up], eid[up])
+    dn = ~up
+    dn_ptr, dn_head, dn_w, dn_eid = _csr(ev[dn], n, eu[dn], ew[dn], eid[dn])
+    return Prepared(
+        n=n,
+        rank=rank,
+        up_ptr=up_ptr,
+        up_head=up_head,
+        up_w=up_w,
+        up_eid=up_eid,
+        dn_ptr=dn_ptr,
+        dn_head=dn_head,
+        dn_w=dn_w,
+        dn_eid=dn_eid,
+        eu=eu,
+        ev=ev,
+        ec1=ec1,
+        ec2=ec2,
+        arcs=int(u.size),
+        shortcuts=int(ne - u.size),
+        build_s=time.perf_counter() - t0,
+        extra={"pops": float(stats[0]), "max_degree": float(stats[1])},
+    )
+
+
+class _Scratch:
+    """Per-thread work arrays of one graph size (kept clean by every search)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.df = np.full(n, np.inf)
+        self.db = np.full(n, np.inf)
+        self.pf = np.full(n, -1, np.int64)
+        self.pb = np.full(n, -1, np.int64)
+        self.tf = np.empty(n, np.int64)
+        self.tb = np.empty(n, np.int64)
+        self.out_d = np.empty(n, np.float64)
+        self.b_first = np.zeros(n, np.int64)
+        self.b_count = np.zeros(n, np.int64)
+
+
+_local = threading.local()
+
+
+def _scratch(n: int) -> _Scratch:
+    s: _Scratch | None = getattr(_local, "scratch", None)
+    if s is None or s.n != n:
+        s = _Scratch(n)
+        _local.scratch = s
+    return s
+
+
+def _seeds(p: Prepared, seeds: Seeds, name: str) -> tuple[np.ndarray, np.ndarray]:
+    arr = np.asarray(seeds, dtype=np.float64).reshape(-1, 2)
+    nodes, costs = arr[:, 0].astype(np.int64), np.ascontiguousarray(arr[:, 1])
+    if nodes.size and (
+        nodes.min() < 0 or nodes.max() >= p.n or not np.array_equal(nodes, arr[:, 0])
+    ):
+        raise ValueError(f"{name}: node outside the graph")
+    if costs.size and not (np.isfinite(costs).all() and costs.min() >= 0):
+        raise ValueError(f"{name}: costs must be finite and >= 0")
+    return nodes, costs
+
+
+def one_to_one(p: Prepared, sources: Seeds, targets: Seeds) -> tuple[float, np.ndarray]:
+    """Cheapest path from any (node, start cost) to any (node, end cost): (cost, node path).
+
+    The cost includes the start and end costs; the path runs from a source node to a target
+    node (one node when they coincide). Raises :class:`NoPath` when none exists.
+    """
+    sn, sc = _seeds(p, sources, "sources")
+    tn, tc = _seeds(p, targets, "targets")
+    if not sn.size or not tn.size:
+        raise NoPath("no sources or no targets")
+    s = _scratch(p.n)
+    best, path = _q.route(
+        sn, sc, tn, tc,
+        p.up_ptr, p.up_head, p.up_w, p.up_eid, p.dn_ptr, p.dn_head, p.dn_w, p.dn_eid,
+        p.eu, p.ev, p.ec1, p.ec2, s.df, s.db, s.pf, s.pb, s.tf, s.tb,
+    )  # fmt: skip
+    if not path.size:
+        raise NoPath("no path between the sources and the targets")
+    return float(best), path
+
+
+def _flat(p: Prepared, seed_sets: Sequence[Seeds], name: str) -> tuple[np.ndarray, ...]:
+    ptr = np.zeros(len(seed_sets) + 1, np.int64)
+    nodes, costs = [], []
+    for i, ss in enumerate(seed_sets):
+        a, c = _seeds(p, ss, f"{name}[{i}]")
+        nodes.append(a)
+        costs.append(c)
+        ptr[i + 1] = ptr[i] + a.size
+    return (
+        ptr,
+        np.concatenate(nodes) if nodes else np.empty(0, np.int64),
+        np.concatenate(costs) if costs else np.empty(0),
+    )
+
+
+def many_to_many(
+    p: Prepared, sources_list: Sequence[Seeds], targets_list: Sequence[Seeds]
+) -> np.ndarray:
+    """Cost matrix (len(sources_list) x len(targets_list)), ``inf`` where there is no path.
+
+    Each entry of the lists is one place: up to a few (node, cost) pairs. Bucket-based: one
+    upward search per place, never a search per pair.
+    """
+    sp, sn, sc = _flat(p, sources_list, "sources")
+    tp, tn, tc = _flat(p, targets_list, "targets")
+    s = _scratch(p.n)
+    return _q.many_to_many(
+        sp, sn, sc, tp, tn, tc,
+        p.up_ptr, p.up_head, p.up_w, p.dn_ptr, p.dn_head, p.dn_w,
+        s.df, s.pf, s.tf, s.tb, s.out_d, s.b_first, s.b_count,
+    )  # fmt: skip
+
+
+def one_to_many(p: Prepared, sources: Seeds, targets_list: Sequence[Seeds]) -> np.ndarray:
+    """Costs from one place (its (node, cost) pairs) to each target place; ``inf`` if none."""
+    return many_to_many(p, [sources], targets_list)[0]
