@@ -48,17 +48,72 @@ def demo(
 
 @video_app.command()
 def status() -> None:
-    """Each camera's recorder state, last frame and last error."""
-    from geo.video.recorder import recorder_status
+    """Who records what: each camera's lease (holder, host, pid, since, lease age), recorder
+    state, last frame, last error and the last gap a take-over left."""
+    from geo.db import session_scope
+    from geo.video.leases import fleet_status
 
-    rows = recorder_status()
+    with session_scope() as s:
+        rows = fleet_status(s)
     if not rows:
         typer.echo("no recorder has run yet")
     for r in rows:
+        lease = (
+            f"holder={r['holder']} host={r['host']} pid={r['pid']} since={r['since']} "
+            f"lease_age={r['lease_age_s']:.1f}s{'' if r['lease_live'] else ' (expired)'}"
+            if r["holder"]
+            else f"holder=- host={r['host'] or '-'} pid={r['pid'] or '-'}"
+        )
+        gap = (
+            f" gap={r['gap_start']}..{r['gap_end'] or 'open'} from={r['gap_from_holder']}"
+            if r["gap_start"] is not None or r["gap_from_holder"]
+            else ""
+        )
         typer.echo(
-            f"camera {r['camera_id']}: {r['state']} segments={r['segments']} "
-            f"last_frame={r['last_frame_at']} attempts={r['attempts']} "
-            f"error={r['last_error'] or '-'}"
+            f"camera {r['camera_id']}: {r['state'] or 'claimed'} {lease} "
+            f"segments={r['segments'] or 0} last_frame={r['last_frame_at']} "
+            f"attempts={r['attempts'] or 0} error={r['last_error'] or '-'}{gap}"
+        )
+
+
+@video_app.command("record")
+@domain_errors
+def fleet_record(
+    camera: list[int] = typer.Option(
+        None, "--camera", "-c", help="Cameras to share (default: every camera with a stream_url)."
+    ),
+    capacity: int = typer.Option(
+        200, "--capacity", min=1, max=5000, help="Most cameras this recorder takes."
+    ),
+    segment_s: float = typer.Option(None, "--segment-s", min=1, help="Segment length (s)."),
+    duration_s: float = typer.Option(
+        None, "--duration-s", min=0.1, help="Stop after this many seconds (default: until Ctrl-C)."
+    ),
+    motion: bool = typer.Option(True, "--motion/--no-motion", help="Detect motion events."),
+    lease_ttl_s: float = typer.Option(10.0, "--lease-ttl-s", min=2, help="Lease expiry (s)."),
+    motion_interval_s: float = typer.Option(
+        1.0, "--motion-interval-s", min=0.1, max=60, help="Key frames for motion, every N s."
+    ),
+) -> None:
+    """Join the recorder fleet: claim cameras through leases in PostgreSQL (up to --capacity),
+    renew them, take over those of a recorder that died; run one per machine or several."""
+    from geo.video.leases import run_fleet
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    out = run_fleet(
+        capacity=capacity,
+        pool=list(camera) if camera else None,
+        segment_s=segment_s,
+        duration_s=duration_s,
+        motion=motion,
+        ttl_s=lease_ttl_s,
+        renew_s=max(0.5, lease_ttl_s / 5),
+        motion_interval_s=motion_interval_s,
+    )
+    for cid, r in sorted(out.items()):
+        typer.echo(
+            f"camera {cid}: {r['mode'] or '-'} {r['segments']} segments, {r['frames']} frames, "
+            f"{r['motion_events']} motion events, {len(r['errors'])} errors"
         )
 
 

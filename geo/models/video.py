@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -106,5 +107,42 @@ class RecorderStatus(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     segments: Mapped[int] = mapped_column(Integer, server_default="0")
     updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class RecorderLease(Base):
+    """Which recorder process (``holder``, null = free) records a camera, until ``expires_at``
+    (database clock); claimed with ``FOR UPDATE SKIP LOCKED`` (:mod:`geo.video.leases`)."""
+
+    __tablename__ = "recorder_leases"
+
+    camera_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("cameras.id", ondelete="CASCADE"), primary_key=True
+    )
+    holder: Mapped[str | None] = mapped_column(Text, index=True)
+    host: Mapped[str | None] = mapped_column(Text)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    expires_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("'-infinity'")
+    )
+    renewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    since: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RecorderGap(Base):
+    """A take-over of an expired lease: recording of the camera stopped at ``gap_start`` (end of
+    its last indexed segment) and resumed at ``gap_end`` (the new holder's first segment)."""
+
+    __tablename__ = "recorder_gaps"
+    __table_args__ = (Index("ix_recorder_gaps_camera", "camera_id", "detected_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    camera_id: Mapped[int] = mapped_column(Integer, ForeignKey("cameras.id", ondelete="CASCADE"))
+    from_holder: Mapped[str | None] = mapped_column(Text)
+    to_holder: Mapped[str] = mapped_column(Text)
+    gap_start: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    gap_end: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    detected_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

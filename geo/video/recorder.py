@@ -1,16 +1,21 @@
 """The recorder: one thread per camera writes time segments to the archive and finds motion.
 
-Each camera's thread opens its ``stream_url`` (see :mod:`geo.video.sources`), writes frames into
-MP4 segments (``mp4v`` through OpenCV) whose boundaries fall on wall-clock multiples of
-``segment_s``, indexes each finished segment in ``video_segments`` and feeds a
-:class:`~geo.video.motion.MotionDetector` whose events go to ``motion_events``. A source that
+Each camera's thread opens its ``stream_url`` (see :mod:`geo.video.sources`). A compressed
+camera (H.264/H.265 from RTSP, HTTP or a file) is **remuxed**: its own packets go unchanged into
+MP4 segments (:class:`~geo.video.encode.RemuxWriter`), cut at the first key frame at or after each
+wall-clock multiple of ``segment_s``, and only key frames are decoded, straight to a small grey
+picture, for the :class:`~geo.video.motion.MotionDetector`. A source that gives raw frames
+(MJPEG, an AVI with B-frames) is decoded and encoded once (``mp4v`` through OpenCV), with segment
+boundaries exactly on the multiples. Each finished segment is indexed in ``video_segments`` and
+motion events go to ``motion_events``. A source that
 cannot be opened or stops delivering is retried with exponential backoff (1 s doubling to 30 s);
 one camera's failure never stops the others (every error is caught inside its own thread). The
 state of each camera (``connecting``, ``recording``, ``retrying``, ``stopped``) and its last error
 are kept in ``recorder_status`` and logged.
 
 A segment is written as ``*.partial.mp4`` and renamed when closed, so a reader never opens a file
-without its index (MP4 needs its trailer).
+without its index (MP4 needs its trailer). Under a lease (:mod:`geo.video.leases`) the file name
+carries the holder, so two recorders never write one file, even while a lease changes hands.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import queue
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,17 +41,86 @@ from geo.errors import GoldentimeError, NotFound
 from geo.models import Camera
 from geo.settings import get_settings
 from geo.video import archive
-from geo.video.encode import VideoFileWriter
+from geo.video.encode import RemuxWriter, VideoFileWriter
 from geo.video.motion import Motion, MotionDetector, store_events
-from geo.video.sources import open_source
+from geo.video.sources import PacketSource, open_source
 
 log = logging.getLogger("goldentime.recorder")
 
 SEGMENT_BACKEND = "cv2-mp4v"
 
 
-def set_status(camera_id: int, state: str, **fields: Any) -> None:
-    """Upsert the camera's row in ``recorder_status`` (errors are logged, never raised)."""
+class _Indexer:
+    """One thread per process writes finished segments and status rows to the database, in
+    batches (one transaction for whatever is waiting), in the order they came. Recording threads
+    only queue: a slow or busy database (hundreds of cameras closing segments at the same
+    boundary) never holds up recording. A failed batch is retried job by job (3 attempts)."""
+
+    def __init__(self) -> None:
+        self._q: queue.Queue[tuple[Callable[[Session], None], Callable[[str], None] | None]]
+        self._q = queue.Queue()
+        self._cv = threading.Condition()
+        self._pending = 0
+        self._thread: threading.Thread | None = None
+
+    def submit(
+        self, job: Callable[[Session], None], on_error: Callable[[str], None] | None = None
+    ) -> None:
+        with self._cv:
+            self._pending += 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="indexer", daemon=True)
+                self._thread.start()
+        self._q.put((job, on_error))
+
+    def flush(self, timeout_s: float = 60.0) -> bool:
+        """Wait until everything queued is written (or failed); False on timeout."""
+        with self._cv:
+            return self._cv.wait_for(lambda: self._pending == 0, timeout=timeout_s)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._q.get()]
+            while len(batch) < 500:
+                try:
+                    batch.append(self._q.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                with session_scope() as s:
+                    for job, _ in batch:
+                        job(s)
+            except Exception:
+                for job, on_error in batch:
+                    self._one(job, on_error)
+            with self._cv:
+                self._pending -= len(batch)
+                self._cv.notify_all()
+
+    @staticmethod
+    def _one(job: Callable[[Session], None], on_error: Callable[[str], None] | None) -> None:
+        for attempt in range(3):
+            try:
+                with session_scope() as s:
+                    job(s)
+                return
+            except Exception as e:
+                if attempt == 2:
+                    log.error("cannot write to the archive index: %s", e)
+                    if on_error is not None:
+                        on_error(str(e))
+                else:
+                    time.sleep(0.5 * 2**attempt)
+
+
+INDEXER = _Indexer()
+
+
+def write_status(
+    session: Session, camera_id: int, state: str, *, holder: str | None = None, **fields: Any
+) -> None:
+    """Upsert the camera's row in ``recorder_status`` in ``session``. With a ``holder``, a
+    recorder that lost the camera's lease to another one leaves the row alone."""
     values = {
         "camera_id": camera_id,
         "state": state,
@@ -54,34 +130,54 @@ def set_status(camera_id: int, state: str, **fields: Any) -> None:
         "last_frame_at": fields.get("last_frame_at"),
         "last_error": fields.get("last_error"),
         "segments": fields.get("segments", 0),
+        "holder": holder,
     }
-    try:
-        with session_scope() as s:
-            s.execute(
-                text(
-                    """
-                    insert into recorder_status (camera_id, state, host, pid, attempts,
-                        last_frame_at, last_error, segments, updated_at)
-                    values (:camera_id, :state, :host, :pid, :attempts, :last_frame_at,
-                        :last_error, :segments, now())
-                    on conflict (camera_id) do update set state = excluded.state,
-                        host = excluded.host, pid = excluded.pid, attempts = excluded.attempts,
-                        last_frame_at = coalesce(excluded.last_frame_at,
-                                                 recorder_status.last_frame_at),
-                        last_error = excluded.last_error, segments = excluded.segments,
-                        updated_at = now()
-                    """
-                ),
-                values,
-            )
-    except Exception as e:  # status is best effort: never stop recording for it
-        log.warning("camera %s: cannot write recorder_status: %s", camera_id, e)
+    guard = (
+        "where not exists (select 1 from recorder_leases l where l.camera_id = :camera_id "
+        "and l.holder is distinct from :holder and l.expires_at > now())"
+        if holder
+        else ""
+    )
+    session.execute(
+        text(
+            """
+            insert into recorder_status (camera_id, state, host, pid, attempts,
+                last_frame_at, last_error, segments, updated_at)
+            values (:camera_id, :state, :host, :pid, :attempts, :last_frame_at,
+                :last_error, :segments, now())
+            on conflict (camera_id) do update set state = excluded.state,
+                host = excluded.host, pid = excluded.pid, attempts = excluded.attempts,
+                last_frame_at = coalesce(excluded.last_frame_at, recorder_status.last_frame_at),
+                last_error = excluded.last_error, segments = excluded.segments,
+                updated_at = now()
+            """
+            + guard
+        ),
+        values,
+    )
+
+
+def set_status(camera_id: int, state: str, *, holder: str | None = None, **fields: Any) -> None:
+    """Queue the camera's ``recorder_status`` row (:func:`write_status`) for the process's
+    indexer thread: best effort, never raises, written in order after the segments before it."""
+    INDEXER.submit(lambda s: write_status(s, camera_id, state, holder=holder, **fields))
 
 
 def recorder_status(session: Session | None = None) -> list[dict[str, Any]]:
-    """Every camera's recorder state, for ``goldentime video status`` and the API."""
+    """Every camera's recorder state and, under the fleet, its lease (``holder``,
+    ``lease_since``, ``lease_age_s``, ``lease_live``), for the API's ``/api/video/status``."""
     if session is not None:
-        rows = session.execute(text("select * from recorder_status order by camera_id"))
+        rows = session.execute(
+            text(
+                """
+                select s.*, l.holder, l.since as lease_since,
+                    cast(extract(epoch from now() - l.renewed_at) as float) as lease_age_s,
+                    coalesce(l.holder is not null and l.expires_at > now(), false) as lease_live
+                from recorder_status s left join recorder_leases l using (camera_id)
+                order by s.camera_id
+                """
+            )
+        )
         return [dict(r) for r in rows.mappings()]
     with session_scope() as s:
         return recorder_status(s)
@@ -89,7 +185,7 @@ def recorder_status(session: Session | None = None) -> list[dict[str, Any]]:
 
 @dataclass
 class _Segment:
-    writer: VideoFileWriter
+    writer: VideoFileWriter | RemuxWriter
     tmp: Path
     final: Path
     start_at: dt.datetime
@@ -109,14 +205,26 @@ class CameraRecorder:
     stop: threading.Event
     deadline: float | None = None
     motion: bool = True
+    #: Key frames decoded for motion at most this often (s): 1 = every key frame of a 1 s GOP.
+    motion_interval_s: float = 1.0
     backoff_s: float = 1.0
     max_backoff_s: float = 30.0
+    remux: bool = True
+    holder: str | None = None
+    on_segment: Callable[[Session, int, dt.datetime], None] | None = None
     segments: int = 0
     frames: int = 0
     events: int = 0
+    mode: str = ""
+    first_at: dt.datetime | None = None
+    last_at: dt.datetime | None = None
+    stopped_at: float | None = None
     errors: list[str] = field(default_factory=list)
     _seg: _Segment | None = None
     _detector: MotionDetector | None = None
+
+    def _status(self, state: str, **fields: Any) -> None:
+        set_status(self.camera_id, state, holder=self.holder, **fields)
 
     def _done(self) -> bool:
         return self.stop.is_set() or (
@@ -132,13 +240,10 @@ class CameraRecorder:
         """Record with retries until stopped; never raises."""
         attempts = 0
         while not self._done():
-            set_status(self.camera_id, "connecting", attempts=attempts, segments=self.segments)
+            self._status("connecting", attempts=attempts, segments=self.segments)
             try:
-                with open_source(self.url) as src:
-                    attempts = 0
-                    set_status(self.camera_id, "recording", segments=self.segments)
-                    log.info("camera %s: recording %s", self.camera_id, src.spec.url)
-                    ended = self._record(src)
+                ended = self._open_and_record()
+                attempts = 0
                 if ended:
                     break
             except Exception as e:
@@ -149,8 +254,7 @@ class CameraRecorder:
                 log.warning(
                     "camera %s: %s; retry %d in %.0f s", self.camera_id, msg, attempts, delay
                 )
-                set_status(
-                    self.camera_id,
+                self._status(
                     "retrying",
                     attempts=attempts,
                     last_error=msg,
@@ -160,12 +264,75 @@ class CameraRecorder:
             finally:
                 self._close_segment()
         self._close_segment()
-        set_status(
-            self.camera_id,
+        self.stopped_at = time.time()
+        self._status(
             "stopped",
             segments=self.segments,
             last_error=self.errors[-1] if self.errors else None,
         )
+
+    def _open_and_record(self) -> bool:
+        """Record the source remuxing when it can, else decoding; True when a file ended."""
+        if self.remux and self.url is not None:
+            psrc = PacketSource(self.url)
+            with psrc:
+                if psrc.remuxable:
+                    self._started(psrc.spec.url, "remux")
+                    return self._record_packets(psrc)
+        with open_source(self.url) as src:
+            self._started(src.spec.url, "encode")
+            return self._record(src)
+
+    def _started(self, url: str, mode: str) -> None:
+        self.mode = mode
+        self._status("recording", segments=self.segments)
+        log.info("camera %s: recording (%s) %s", self.camera_id, mode, url)
+
+    def _record_packets(self, src: PacketSource) -> bool:
+        """Remux packets until stopped (False) or a non-looping file ends (True); motion on the
+        decoded key frames, at most one per ``motion_interval_s`` (or every 2nd frame when key
+        frames are rare)."""
+        if self.motion and self._detector is None:
+            self._detector = MotionDetector(stride=1 if src.key_only else 2, history=100)
+        det = self._detector
+        next_at: dt.datetime | None = None
+        gap = dt.timedelta(seconds=max(0.0, self.motion_interval_s - 0.5 / src.fps))
+        while not self._done():
+            try:
+                ts, pkt, pts, dts = src.read()
+            except EOFError:
+                return True
+            if det is not None:
+                det.stride = 1 if src.key_only else 2
+                want = det.wants()
+                if src.key_only and pkt.is_keyframe:
+                    want = next_at is None or ts >= next_at
+                    next_at = ts + gap if want else next_at
+                small = src.motion_frame(pkt, want=want)
+                ev = det.feed(ts, small, native_width=src.width)
+                if ev is not None:
+                    self._store([ev])
+            self._write_packet(ts, pkt, pts, dts, src)
+        return False
+
+    def _write_packet(
+        self, ts: dt.datetime, pkt: Any, pts: int | None, dts: int | None, src: PacketSource
+    ) -> None:
+        seg = self._seg
+        key = bool(pkt.is_keyframe)
+        if seg is not None and key and ts >= seg.boundary:
+            self._close_segment()
+            seg = None
+        if seg is None:
+            if not key:
+                return  # a segment starts on a key frame: it must decode on its own
+            seg = self._open_segment(
+                ts, src.fps, lambda p: RemuxWriter(p, template=src.stream, fps=src.fps)
+            )
+        seg.writer.write(pkt, pts=pts, dts=dts)  # type: ignore[call-arg]
+        seg.last_at = self.last_at = ts
+        self.first_at = self.first_at or ts
+        self.frames += 1
 
     def _record(self, src: Any) -> bool:
         """Write frames until stopped (False) or a non-looping file ends (True)."""
@@ -189,21 +356,29 @@ class CameraRecorder:
             self._close_segment()
             seg = None
         if seg is None:
-            seg = self._open_segment(ts, frame, fps)
-        seg.writer.write(frame)
-        seg.last_at = ts
+            h, w = frame.shape[:2]
+            seg = self._open_segment(
+                ts,
+                fps,
+                lambda p: VideoFileWriter(p, fps=fps, width=w, height=h, backend=SEGMENT_BACKEND),
+            )
+        seg.writer.write(frame)  # type: ignore[call-arg]
+        seg.last_at = self.last_at = ts
+        self.first_at = self.first_at or ts
         self.frames += 1
 
-    def _open_segment(self, ts: dt.datetime, frame: np.ndarray, fps: float) -> _Segment:
+    def _open_segment(
+        self, ts: dt.datetime, fps: float, make: Callable[[Path], VideoFileWriter | RemuxWriter]
+    ) -> _Segment:
         epoch = ts.timestamp()
         boundary = dt.datetime.fromtimestamp((epoch // self.segment_s + 1) * self.segment_s, dt.UTC)
         day = self.video_dir / str(self.camera_id) / ts.strftime("%Y%m%d")
         day.mkdir(parents=True, exist_ok=True)
         stem = f"{self.camera_id}_{ts.strftime('%Y%m%dT%H%M%S_%fZ')}"
+        if self.holder:
+            stem += "_" + "".join(ch if ch.isalnum() else "-" for ch in self.holder)
         tmp, final = day / f"{stem}.partial.mp4", day / f"{stem}.mp4"
-        writer = VideoFileWriter(
-            tmp, fps=fps, width=frame.shape[1], height=frame.shape[0], backend=SEGMENT_BACKEND
-        )
+        writer = make(tmp)
         self._seg = _Segment(
             writer=writer, tmp=tmp, final=final, start_at=ts, boundary=boundary, last_at=ts, fps=fps
         )
@@ -221,32 +396,52 @@ class CameraRecorder:
             os.replace(seg.tmp, seg.final)
             # the segment's time span is its frames at the source fps
             end_at = seg.start_at + dt.timedelta(seconds=seg.writer.frames / seg.fps)
-            with session_scope() as s:
-                archive.add_segment(
-                    s,
-                    camera_id=self.camera_id,
-                    start_at=seg.start_at,
-                    end_at=end_at,
-                    path=seg.final,
-                    frames=seg.writer.frames,
-                    fps=seg.fps,
-                    width=seg.writer.width,
-                    height=seg.writer.height,
-                    codec=seg.writer.codec,
-                )
             self.segments += 1
+            INDEXER.submit(
+                self._index_job(seg, end_at, self.segments),
+                lambda e: self.errors.append(f"segment {seg.final.name}: {e}"),
+            )
             log.info(
                 "camera %s: segment %s (%d frames)",
                 self.camera_id,
                 seg.final.name,
                 seg.writer.frames,
             )
-            set_status(
-                self.camera_id, "recording", last_frame_at=seg.last_at, segments=self.segments
-            )
         except Exception as e:
             self.errors.append(f"segment {seg.final.name}: {e}")
             log.error("camera %s: cannot finish segment %s: %s", self.camera_id, seg.final, e)
+
+    def _index_job(
+        self, seg: _Segment, end_at: dt.datetime, count: int
+    ) -> Callable[[Session], None]:
+        """What the indexer writes for a finished segment: its row, the end of a take-over gap,
+        the camera's status."""
+
+        def job(s: Session) -> None:
+            archive.add_segment(
+                s,
+                camera_id=self.camera_id,
+                start_at=seg.start_at,
+                end_at=end_at,
+                path=seg.final,
+                frames=seg.writer.frames,
+                fps=seg.fps,
+                width=seg.writer.width,
+                height=seg.writer.height,
+                codec=seg.writer.codec,
+            )
+            if self.on_segment is not None:
+                self.on_segment(s, self.camera_id, seg.start_at)
+            write_status(
+                s,
+                self.camera_id,
+                "recording",
+                holder=self.holder,
+                last_frame_at=seg.last_at,
+                segments=count,
+            )
+
+        return job
 
     def _store(self, events: list[Motion]) -> None:
         try:
@@ -284,6 +479,8 @@ def record(
     motion: bool = True,
     stop: threading.Event | None = None,
     backoff_s: float = 1.0,
+    remux: bool = True,
+    motion_interval_s: float = 1.0,
 ) -> dict[int, dict[str, Any]]:
     """Record ``camera_ids`` (one thread each) for ``duration_s`` seconds or until ``stop`` is set
     (Ctrl-C sets it); returns per camera the segments, frames, motion events and errors."""
@@ -301,6 +498,8 @@ def record(
             deadline=deadline,
             motion=motion,
             backoff_s=backoff_s,
+            remux=remux,
+            motion_interval_s=motion_interval_s,
         )
         for c in dict.fromkeys(camera_ids)
     ]
@@ -326,12 +525,17 @@ def record(
         stop.set()
         for t in threads:
             t.join(timeout=10)
+    INDEXER.flush()
     return {
         r.camera_id: {
             "segments": r.segments,
             "frames": r.frames,
             "motion_events": r.events,
             "errors": r.errors,
+            "mode": r.mode,
+            "first_at": r.first_at,
+            "last_at": r.last_at,
+            "stopped_at": r.stopped_at,
         }
         for r in recs
     }
