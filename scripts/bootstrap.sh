@@ -12,6 +12,8 @@ need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -d /usr/share/fonts/truetype/nanum ] || need+=(fonts-nanum)  # Korean labels in the console's screenshots/tests
 [ -x /usr/bin/wrk ] || need+=(wrk)  # HTTP load generator for benchmarks/nearest.py
+[ -x /usr/bin/ffmpeg ] || need+=(ffmpeg)  # the HTTP camera test source of tests/test_recorder_fleet.py
+[ -x /usr/bin/ogrinfo ] || need+=(gdal-bin)  # the GIS client of tests/test_ogc_gdal.py (OAPIF driver)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
