@@ -387,6 +387,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--file", type=Path, default=None, help="a generated file to load")
     ap.add_argument("--skip-load", action="store_true", help="use the cameras already loaded")
+    ap.add_argument("--load-only", action="store_true", help="run the load benchmark alone")
     ap.add_argument("--rounds", type=int, default=3, help="passes over the tiles per zoom")
     ap.add_argument("--pages", type=int, default=20, help="features pages to follow")
     args = ap.parse_args()
@@ -416,6 +417,8 @@ def main() -> None:
         print(f"\n== load {path.name} ({path.stat().st_size / 1e6:.0f} MB, CP949) via COPY")
         _print_load(bench_load(url, path, expected), args.rows)
         print(f"  (load average now {os.getloadavg()[0]:.1f})")
+    if args.load_only:
+        return
     with psycopg.connect(embedded._conninfo(_u(url), BENCH_DB)) as conn:
         n = conn.execute("select count(*) from cameras").fetchone()[0]
     print(f"\n== tiles of {n:,} cameras, 3x3 tiles around {len(CENTRES)} city centres per zoom")
