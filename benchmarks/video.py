@@ -179,32 +179,16 @@ def latency(fn: Callable[[], Any], n: int) -> tuple[float, float]:
 
 def egress(n: int) -> list[tuple[str, float, float]]:
     """Snapshot and clip latencies on a bench database with 79.5 s of archive in 10 s segments."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
-    from geo import embedded
-    from geo.schema import migrate
-    from geo.settings import get_settings
     from geo.video import archive, privacy
     from geo.video.sources import Source, demo_stream_url
 
-    url = make_url(embedded.start().url()).set(database=BENCH_DB).render_as_string(False)
-    migrate(url)
-    tmp = Path(tempfile.mkdtemp(prefix="gt_bench_video_"))
-    get_settings().video_dir = tmp
-    eng = create_engine(url)
+    eng = create_engine(_bench_db())
     out: list[tuple[str, float, float]] = []
     with Session(eng) as s:
-        cam = s.execute(
-            text(
-                "insert into cameras (source, external_id, name, geom) values ('bench', :e, "
-                "'bench', st_setsrid(st_makepoint(127.36, 36.36), 4326)) returning id"
-            ),
-            {"e": f"v{time.time_ns()}"},
-        ).scalar_one()
-        t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-        archive.import_video(s, camera_id=cam, path=CLIP, start_at=t0, segment_s=10)
+        cam, t0, _ = _bench_archive(s, CLIP)
         masks = [{"points": [[20, 20], [180, 20], [180, 120], [20, 120]]}]
 
         def plain() -> privacy.FrameFilter:  # a new filter per request, as the routes do
@@ -256,7 +240,7 @@ def egress(n: int) -> list[tuple[str, float, float]]:
         out.append(("20 s clip, H.264, masks + face blur", *latency(clip(blur, "av-h264"), k)))
         s.rollback()  # nothing of the bench stays in its database
     eng.dispose()
-    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(_settings().video_dir, ignore_errors=True)  # _bench_archive's folder
     return out
 
 
@@ -525,6 +509,32 @@ def _bench_db() -> str:
     return url
 
 
+def _settings() -> Any:
+    from geo.settings import get_settings
+
+    return get_settings()
+
+
+def _bench_archive(s: Any, clip: Path) -> tuple[int, dt.datetime, list[Any]]:
+    """A new bench camera with ``clip`` imported as its archive (10 s segments from 2026-01-01,
+    in a new temporary video folder): (camera id, archive start, segments)."""
+    from sqlalchemy import text
+
+    from geo.video import archive
+
+    _settings().video_dir = Path(tempfile.mkdtemp(prefix="gt_bench_video_"))
+    cam = s.execute(
+        text(
+            "insert into cameras (source, external_id, name, geom) values ('bench', :e, "
+            "'bench', st_setsrid(st_makepoint(127.36, 36.36), 4326)) returning id"
+        ),
+        {"e": f"v{time.time_ns()}"},
+    ).scalar_one()
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    segs = archive.import_video(s, camera_id=cam, path=clip, start_at=t0, segment_s=10)
+    return int(cam), t0, list(segs)
+
+
 def measured_run(n_cams: int, seconds: float, *, remux: bool, procs: int = 2) -> dict[str, float]:
     """Record ``n_cams`` live (paced, looping camera clip) cameras for ``seconds`` with the real
     recorder (``record_processes``: threads in ``procs`` processes, 10 s segments, motion on,
@@ -642,30 +652,16 @@ def _decodes(path: str, frames: int) -> bool:
 def egress_remux(n: int) -> list[tuple[str, float, float]]:
     """Snapshot and clip latency on an archive of remuxed segments (the camera clip imported by
     remuxing, 10 s segments cut at key frames), as the remux recorder leaves it."""
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
-    from geo.settings import get_settings
     from geo.video import archive, privacy
     from geo.video.sources import camera_clip_path
 
-    url = _bench_db()
-    tmp = Path(tempfile.mkdtemp(prefix="gt_bench_video_"))
-    get_settings().video_dir = tmp
-    eng = create_engine(url)
+    eng = create_engine(_bench_db())
     out: list[tuple[str, float, float]] = []
     with Session(eng) as s:
-        cam = s.execute(
-            text(
-                "insert into cameras (source, external_id, name, geom) values ('bench', :e, "
-                "'bench', st_setsrid(st_makepoint(127.36, 36.36), 4326)) returning id"
-            ),
-            {"e": f"v{time.time_ns()}"},
-        ).scalar_one()
-        t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-        segs = archive.import_video(
-            s, camera_id=cam, path=camera_clip_path(), start_at=t0, segment_s=10
-        )
+        cam, t0, segs = _bench_archive(s, camera_clip_path())
         assert segs and all(x.codec == "avc1" for x in segs)
         masks = [{"points": [[20, 20], [180, 20], [180, 120], [20, 120]]}]
         rng = np.random.default_rng(1)
@@ -696,7 +692,7 @@ def egress_remux(n: int) -> list[tuple[str, float, float]]:
         )
         s.rollback()
     eng.dispose()
-    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(_settings().video_dir, ignore_errors=True)  # _bench_archive's folder
     return out
 
 
