@@ -343,7 +343,8 @@ def test_watermark_is_burned_into_every_frame_corner(
         def template(ls: list[str], frame: np.ndarray = marked[i]) -> np.ndarray:
             return gray_corner(ev.burn_watermark(np.zeros_like(frame), ls), bw, bh)  # noqa: B023
 
-        right = corr(got, template(lines))
+        mine = template(lines)
+        right = corr(got, mine)
         other_user = [lines[0], lines[1].replace("ex-officer", "mallory"), lines[2]]
         other_time = ev.watermark_lines(
             case_number=CASE,
@@ -352,16 +353,17 @@ def test_watermark_is_burned_into_every_frame_corner(
             camera_id=cam,
             at=times[i] + dt.timedelta(hours=3, minutes=47, seconds=21.3),
         )
-        wrong_user, wrong_time = corr(got, template(other_user)), corr(got, template(other_time))
-        print(
-            f"frame {i}: right {right:.3f} other user {wrong_user:.3f} other time {wrong_time:.3f}"
-        )
         assert right > 0.95, right
-        assert right - wrong_user > 0.05 and right - wrong_time > 0.05, (
-            right,
-            wrong_user,
-            wrong_time,
-        )
+        # Judged only where the two candidate texts differ (a whole-corner score depends on how
+        # many characters the wall-clock times happen to share): there the frame must look like its
+        # own text and not like the other one.
+        for other in (other_user, other_time):
+            theirs = template(other)
+            differ = np.abs(mine - theirs) > 60
+            assert differ.sum() > 50
+            own, alien = corr(got[differ], mine[differ]), corr(got[differ], theirs[differ])
+            print(f"frame {i}: {other[1]!r} {other[2]!r}: own {own:.3f} other {alien:.3f}")
+            assert own > 0.8 and alien < own - 0.5, (own, alien)
         assert got[: bh // 2].max() > 200 and np.median(got) < 40  # white text on a dark box
 
 
