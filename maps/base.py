@@ -35,6 +35,7 @@ LOCAL_ASSETS: dict[str, str] = {
     "markerclusterdefaultcss": f"{STATIC}/markercluster/MarkerCluster.Default.css",
     "leaflet-heat.js": f"{STATIC}/heat/leaflet_heat.min.js",
     "polylinetextpath": f"{STATIC}/textpath/leaflet.textpath.js",
+    "vectorGrid": f"{STATIC}/vectorgrid/Leaflet.VectorGrid.bundled.js",
 }
 
 _EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["'](?:https?:)?//""", re.I)

@@ -2,6 +2,8 @@
 
 Built with folium through :mod:`maps.base` (local assets only, no tiles unless configured). Colours
 are computed here per feature, so no colormap script (branca's pulls d3 from a CDN) is needed.
+Served by the API, the cameras and their views come from the vector tiles (:mod:`maps.tiles`),
+so the page's size does not grow with the registry; a notebook (no server) embeds the views.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from typing import Any
 import folium
 
 from maps.base import new_map
+from maps.tiles import CLUSTER_COLOUR, VIEW_COLOUR, add_camera_tiles
 
 #: Sequential colours for the gap score (light to dark red), in :func:`gap_colour` bins.
 GAP_COLOURS = ("#fee5d9", "#fcbba1", "#fc9272", "#fb6a4a", "#de2d26", "#a50f15")
-VIEW_COLOUR = "#2b8cbe"
 SITE_COLOUR = "#31a354"
+SITES_PANE = "gtSites"
 
 
 def gap_colour(score: float, max_score: float) -> str:
@@ -50,10 +53,16 @@ def coverage_map(
     bbox: tuple[float, float, float, float] | None = None,
     zoom_start: int = 14,
     title: str = "Camera coverage",
+    camera_tiles: str | None = None,
+    purposes: list[str] | None = None,
 ) -> folium.Map:
     """A folium map with up to three layers: camera views (GeoJSON FeatureCollection from
     :func:`geo.coverage.views_geojson`), the gap grid (:func:`geo.coverage.gaps_geojson`) and
-    proposed sites (:func:`geo.siting.site_cameras` output)."""
+    proposed sites (:func:`geo.siting.site_cameras` output).
+
+    With ``camera_tiles`` (the tiles' prefix, e.g. ``/ogc/collections``) the cameras and their
+    views are vector tiles of this server instead (:func:`maps.tiles.add_camera_tiles`, only
+    ``purposes`` when given) and ``views`` is not drawn: the page holds no camera."""
     view_feats = (views or {}).get("features", [])
     m = new_map(_center(bbox, view_feats), zoom_start=zoom_start)
     if bbox is not None:
@@ -81,7 +90,9 @@ def coverage_map(
             ),
         ).add_to(m)
 
-    if view_feats:
+    if camera_tiles is not None:
+        add_camera_tiles(m, prefix=camera_tiles, purposes=purposes)
+    elif view_feats:
         folium.GeoJson(
             views,
             name="Camera views",
@@ -99,6 +110,8 @@ def coverage_map(
         ).add_to(m)
 
     if siting and siting.get("sites"):
+        # above the camera tiles' pane: the few proposals stay visible over a city of cameras
+        folium.map.CustomPane(SITES_PANE, z_index=460, pointer_events=True).add_to(m)
         layer = folium.FeatureGroup(name=f"Proposed sites (k={siting.get('k')})")
         r = float(siting.get("radius_m", 50))
         for s in siting["sites"]:
@@ -109,6 +122,7 @@ def coverage_map(
                 weight=2,
                 fill=True,
                 fill_opacity=0.2,
+                pane=SITES_PANE,
             ).add_to(layer)
             folium.CircleMarker(
                 location=(s["lat"], s["lon"]),
@@ -117,16 +131,23 @@ def coverage_map(
                 fill=True,
                 fill_opacity=1.0,
                 tooltip=f"site {s['rank']}: +{s['marginal_gain']:g} incidents",
+                pane=SITES_PANE,
             ).add_to(layer)
         layer.add_to(m)
 
     folium.LayerControl(collapsed=False).add_to(m)
+    cameras_row = (
+        f"<span style='color:{VIEW_COLOUR}'>&#9679;</span> camera "
+        f"(<span style='color:{CLUSTER_COLOUR}'>&#9679;</span> far out: how many)<br>"
+        if camera_tiles is not None
+        else ""
+    )
     legend = (
         "<div style='position:fixed;bottom:20px;left:20px;z-index:9999;background:white;"
         "padding:6px 8px;font:12px sans-serif;border:1px solid #999'>"
         f"<b>{html.escape(title)}</b><br>"
         f"<span style='color:{VIEW_COLOUR}'>&#9632;</span> camera view "
-        "(dashed: direction unknown)<br>"
+        f"(dashed: direction unknown)<br>{cameras_row}"
         f"<span style='color:{GAP_COLOURS[-1]}'>&#9632;</span> gap: incidents not covered<br>"
         f"<span style='color:{SITE_COLOUR}'>&#9679;</span> proposed site</div>"
     )

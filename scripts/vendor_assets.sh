@@ -27,5 +27,10 @@ fetch leaflet.heat@0.2.0 heat dist/leaflet-heat.js
 fetch leaflet-textpath@1.2.3 textpath leaflet.textpath.js
 # the console's map: the CSP build (its worker is a file, no blob: worker under default-src 'self')
 fetch maplibre-gl@5.24.1 maplibre dist/maplibre-gl-csp.js dist/maplibre-gl-csp-worker.js dist/maplibre-gl.css dist/LICENSE.txt
+# the folium pages' camera layer from the same vector tiles (Leaflet needs a plugin for MVT); the
+# package has no licence file: its README's bundled-dependencies list and "Legalese" are it
+fetch leaflet.vectorgrid@1.3.0 vectorgrid dist/Leaflet.VectorGrid.bundled.js README.md
+sed -n '/^The difference is/,/^ If you are adding/p;/^## Legalese/,$p' "$out/vectorgrid/README.md" >"$out/vectorgrid/LICENSE.txt"
+rm "$out/vectorgrid/README.md"
 cp "$(python3 -c "import folium,os;print(os.path.dirname(folium.__file__))")/templates/leaflet_heat.min.js" "$out/heat/"
 echo "vendored into $out"; du -sh "$out"

@@ -25,6 +25,8 @@ def planner(session: SessionDep, user: CurrentUser, ip: ClientIP) -> None:
 router = APIRouter(tags=["coverage"], dependencies=[Depends(planner)])
 
 BBOX_DOC = "min_lon,min_lat,max_lon,max_lat (EPSG:4326); whole database when omitted"
+#: Where the coverage map's camera layer fetches its vector tiles (api/routes/tiles.py).
+CAMERA_TILES = "/ogc/collections"
 
 
 #: hexagon edge length in metres (H3 resolutions span about 0.5 m .. 1,300 km)
@@ -198,7 +200,6 @@ def coverage_map(
         kind=kind,
         purposes=purposes,
     )
-    views = coverage.views_geojson(session, bbox=box, purposes=purposes)
     sites = None
     if k > 0:
         sites = siting.site_cameras(
@@ -212,10 +213,13 @@ def coverage_map(
             purposes=purposes,
             method="greedy",
         )
+    # the cameras and their views come from the vector tiles (the page holds none: a national
+    # registry costs the page nothing), fetched with the page's own session cookie
     m = build(
-        views=views,
         gaps=coverage.gaps_geojson(g),
         siting=sites,
         bbox=(box.min_lon, box.min_lat, box.max_lon, box.max_lat),
+        camera_tiles=CAMERA_TILES,
+        purposes=purposes,
     )
     return HTMLResponse(render(m))
