@@ -67,6 +67,27 @@ def client_ip(request: Request) -> str:
 
 ClientIP = Annotated[str, Depends(client_ip)]
 
+
+def request_is_https(request: Request) -> bool:
+    """Whether the browser reached us over https: the connection's own scheme, or
+    ``X-Forwarded-Proto: https`` (its right-most value, set by the nearest hop) when the peer is a
+    trusted proxy (``GOLDENTIME_TRUSTED_PROXIES``, as :func:`client_ip`); anyone else's header is
+    ignored. Decides the session cookies' ``Secure`` flag."""
+    if request.url.scheme == "https":
+        return True
+    peer = request.client.host if request.client else ""
+    nets = _trusted(tuple(get_settings().trusted_proxies))
+    if not nets or not _is_trusted(peer, nets):
+        return False
+    protos = [
+        p.strip().lower()
+        for v in request.headers.getlist("x-forwarded-proto")
+        for p in v.split(",")
+    ]
+    protos = [p for p in protos if p]
+    return bool(protos) and protos[-1] == "https"
+
+
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
 

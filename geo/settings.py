@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     login_max_failures_per_ip: int = 20
     login_window_s: int = 300
     #: Unauthenticated refusals (401, throttled logins) audited per client address and window;
-    #: beyond that one summary row "suppressed K more" (geo.access.throttle).
+    #: beyond that one summary row "suppressed K more" (geo.access.throttle). The same cap holds
+    #: per (user, address) for 403 refusals of an unregistered address (geo.access.caller).
     refusal_audit_max: int = 20
     refusal_audit_window_s: int = 60
     #: Seconds a request waits for a pooled database connection before answering 503.

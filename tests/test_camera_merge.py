@@ -49,7 +49,7 @@ def _snapshot(session: Session) -> tuple[list, list]:
 
 
 def _merge_report(report) -> tuple[list[dict[str, str]], dict]:
-    line = next(w for w in report.warnings if w.startswith("merge report: "))
+    line = next(n for n in report.notes if n.startswith("merge report: "))
     csv_path, json_path = line[len("merge report: ") :].split(" and ")
     with open(csv_path, encoding="utf-8-sig", newline="") as f:
         pairs = list(csv.DictReader(f))
@@ -109,6 +109,18 @@ def test_address_keys_read_road_and_lot_addresses() -> None:
     assert address_keys("대전광역시 유성구 원신흥동 63-3") == {"원신흥동63-3"}
     assert address_keys("옥녀봉네거리 2") == set()  # crossroads, not a 동/리
     assert address_keys("대전광역시 동구 계족로140번길 191-1") == {"계족로140번길191-1"}
+
+
+def test_notes_print_as_plain_lines_warnings_as_warnings() -> None:
+    from geo.load.common import LoadReport
+
+    rep = LoadReport(kind="cameras", fmt="kr-standard", path="/x/a.csv")
+    rep.notes.append("merge report: /r/m.csv and /r/m.json")
+    rep.warnings.append("row 7 repeats row 3 exactly; loaded once")
+    lines = rep.summary().splitlines()
+    assert "  merge report: /r/m.csv and /r/m.json" in lines
+    assert "  warning: row 7 repeats row 3 exactly; loaded once" in lines
+    assert rep.as_dict()["notes"] == rep.notes and rep.as_dict()["warnings"] == rep.warnings
 
 
 def test_reloading_any_source_changes_nothing(session: Session) -> None:
@@ -201,8 +213,14 @@ def test_report_counts_add_up_to_the_file_rows(session: Session) -> None:
         assert sum(c[s] for c in cells) == by_src[s]["records"], s
     yuseong = {c["purpose"]: c for c in cells if c["district"] == "유성구"}
     assert sum(c["kr-standard"] for c in yuseong.values()) == 580  # SOURCE.md: 유성구 580 rows
-    assert any("merge report: " in w for w in rep.warnings)
-    assert any(w.startswith("one camera, one row: ") for w in rep.warnings)
+    # the merge summary is information, not a warning: notes, printed as plain lines
+    assert any(n.startswith("merge report: ") for n in rep.notes)
+    assert any(n.startswith("one camera, one row: ") for n in rep.notes)
+    assert not any("merge report: " in w or "one camera, one row" in w for w in rep.warnings)
+    printed = rep.summary().splitlines()
+    assert any(ln.startswith("  merge report: ") for ln in printed)
+    assert not any("warning: " in ln and "one camera, one row" in ln for ln in printed)
+    assert rep.as_dict()["notes"] == rep.notes
 
 
 def _singleton_2015(session: Session) -> tuple[int, str, float, float]:

@@ -37,7 +37,10 @@ def denied_rows(session: Session, username: str | None, *, ip: str | None = None
 
 def _road_point(session: Session) -> tuple[float, float]:
     lat, lon = session.execute(
-        text("select st_y(geom), st_x(geom) from road_nodes where st_y(geom) > 59 limit 1")
+        text(
+            "select st_y(geom), st_x(geom) from road_nodes where st_y(geom) > 59 "
+            "order by id limit 1"
+        )
     ).one()
     return float(lat), float(lon)
 

@@ -71,7 +71,7 @@ def test_camera_tiles_never_carry_stream_urls(session: Session, admin: Any) -> N
     cam = session.execute(
         text(
             "select id, st_x(geom), st_y(geom), heading_deg from cameras"
-            " where source = 'kr-standard' limit 1"
+            " where source = 'kr-standard' order by id limit 1"
         )
     ).one()
     session.execute(

@@ -175,11 +175,20 @@ def test_live_mjpeg_stream(session: Session, world: Any) -> None:
     assert any(a["detail"].get("access") == "live" for a in audit_rows(session, "vid-officer"))
 
 
-def test_live_stream_stops_when_the_share_expires(session: Session, world: Any) -> None:
+def test_live_stream_stops_when_the_share_expires(
+    session: Session, world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stream ends at the share's expiry by itself. The periodic re-check is pushed out of
+    the way (in tests it cannot see the uncommitted user and would end the stream first), and the
+    share is made last, just before the request, so the expiry margin is not spent on set-up."""
     from geo.access.shares import create_share
+    from geo.settings import get_settings
 
+    monkeypatch.setattr(get_settings(), "live_recheck_s", 3600.0)
     cam = world["cams"][1]
     officer2 = world["make_user"]("vid-officer2")
+    c = world["auth_client"](officer2)
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
     create_share(
         session,
         kind="push",
@@ -187,12 +196,12 @@ def test_live_stream_stops_when_the_share_expires(session: Session, world: Any) 
         to_user=officer2,
         camera_ids=[cam],
         reason="case 2026-102",
-        expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2),
+        expires_at=expires,
     )
-    c = world["auth_client"](officer2)
     with c.stream("GET", f"/api/cameras/{cam}/live.mjpg") as r:
         assert r.status_code == 200
         body = b"".join(r.iter_bytes())  # ends by itself at expiry
+    assert dt.datetime.now(dt.UTC) >= expires  # ended by the expiry, not before it
     assert body.count(b"--frame") >= 1
     # after expiry the same request is refused
     r = c.get(f"/api/cameras/{cam}/live.mjpg")

@@ -5,6 +5,7 @@ clients, Swagger UI). ``POST /api/auth/session`` (same login, same throttle) kee
 an HttpOnly, SameSite=Strict cookie the page's scripts cannot read, beside a readable ``gt_csrf``
 cookie that every non-GET request must repeat in ``X-CSRF-Token`` (double submit, checked by
 :func:`api.deps.token_claims`). The token is never accepted in the query string.
+``DELETE /api/auth/session`` logs out: the token it carries (header or cookie) is revoked.
 """
 
 from __future__ import annotations
@@ -16,8 +17,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api.deps import CSRF_COOKIE, SESSION_COOKIE, ClientIP, CurrentUser, SessionDep
+from api.deps import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    ClientIP,
+    CurrentUser,
+    SessionDep,
+    oauth2_scheme,
+    request_is_https,
+)
 from geo.access.login import login
+from geo.access.revocation import logout
 from geo.access.users import user_dict
 from geo.models.access import User
 
@@ -63,7 +73,7 @@ def open_session(
     user, tok, exp = _login(form, session, ip)
     csrf = secrets.token_urlsafe(32)
     max_age = max(0, int((exp - dt.datetime.now(dt.UTC)).total_seconds()))
-    secure = request.url.scheme == "https"
+    secure = request_is_https(request)
     response.set_cookie(
         SESSION_COOKIE,
         tok,
@@ -86,10 +96,19 @@ def open_session(
 
 
 @router.delete("/session", status_code=204)
-def close_session(request: Request) -> Response:
-    """Log a browser out: both session cookies are cleared."""
+def close_session(
+    request: Request,
+    session: SessionDep,
+    ip: ClientIP,
+    bearer: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Response:
+    """Log out: the token this request carries (``Authorization`` header, else the session
+    cookie) is revoked until it would have expired, audited as ``logout``, and both session
+    cookies are cleared. Any later use of that token is refused (401). Without a live token it
+    only clears the cookies."""
+    logout(session, token=bearer or request.cookies.get(SESSION_COOKIE), client_ip=ip)
     response = Response(status_code=204)
-    secure = request.url.scheme == "https"
+    secure = request_is_https(request)
     for name, http_only in ((SESSION_COOKIE, True), (CSRF_COOKIE, False)):
         response.delete_cookie(name, path="/", secure=secure, httponly=http_only, samesite="strict")
     return response

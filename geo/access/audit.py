@@ -25,6 +25,7 @@ from geo.times import check_window
 ACTIONS = (
     "login",
     "login_failed",
+    "logout",  # the token was revoked (geo.access.revocation)
     "video_request",
     "share_grant",
     "share_push",

@@ -16,9 +16,10 @@ import jwt
 from sqlalchemy import Engine, text
 
 from geo.access.audit import audit_detached
-from geo.access.throttle import audit_refusal, clean_text
+from geo.access.throttle import audit_refusal, bump, clean_text
 from geo.errors import Forbidden, GoldentimeError
 from geo.models.access import User
+from geo.settings import get_settings
 
 # --- every authenticated route: token refusals, the registered address --------------------------
 #
@@ -82,21 +83,80 @@ def refuse_address(
     path_params: dict[str, Any] | None = None,
 ) -> NoReturn:
     """Refuse (403, ``denied`` with code ``ip``, committed first) a checked token used from an
-    address outside its user's registered ranges, on any route."""
+    address outside its user's registered ranges, on any route. Bounded per (user, address) and
+    window (:func:`_address_refusal_gets_a_row`), so a flood with a stolen token cannot grow the
+    log without bound; the count is never lost."""
     username = str(claims.get("sub"))
     reason = f"client address {client_ip} is not registered for user {username!r}"
     ids = _route_ids(path_params)
-    audit_detached(
-        EngineBound(engine),  # type: ignore[arg-type]
-        action="denied",
-        user=_claims_user(claims),
-        client_ip=client_ip,
-        reason=reason,
-        detail={"access": route, "code": "ip"},
-        case_number=_case_of(engine, ids),
-        **ids,
-    )
+    if _address_refusal_gets_a_row(engine, claims=claims, client_ip=client_ip):
+        audit_detached(
+            EngineBound(engine),  # type: ignore[arg-type]
+            action="denied",
+            user=_claims_user(claims),
+            client_ip=client_ip,
+            reason=reason,
+            detail={"access": route, "code": "ip"},
+            case_number=_case_of(engine, ids),
+            **ids,
+        )
     raise Forbidden(reason, code="ip")
+
+
+def _address_refusal_gets_a_row(
+    engine: Engine, *, claims: dict[str, Any], client_ip: str | None
+) -> bool:
+    """Count an address refusal of (user, address) and say whether it gets its own record.
+
+    The first ``settings.refusal_audit_max`` per ``refusal_audit_window_s`` do. The next one
+    writes "cap reached" and later ones are only counted, with one "still refusing: N beyond the
+    cap" record each time N doubles (so a flood of F adds about log2(F) records, and the log
+    always says roughly how big it was). The first refusal after the window writes the window's
+    exact count. Counted in PostgreSQL (``rate_counters``; all workers share it).
+    """
+    s = get_settings()
+    cap, window_s = s.refusal_audit_max, s.refusal_audit_window_s
+    user, ip = _claims_user(claims), clean_text(client_ip) or ""
+    with engine.begin() as conn:
+        c = bump(conn, scope="refusal_ip", key=f"{user.id} {ip}", window_s=window_s)
+
+    def note(reason: str, **detail: Any) -> None:
+        audit_detached(
+            EngineBound(engine),  # type: ignore[arg-type]
+            action="denied",
+            user=user,
+            client_ip=client_ip,
+            reason=reason,
+            detail={"code": "ip", "window_s": window_s, "cap": cap, **detail},
+        )
+
+    who = f"user {user.username!r} from {ip}"
+    if c.closed > cap and c.closed_first_at is not None:
+        since = c.closed_first_at.isoformat()
+        note(
+            f"address refusals of {who}: {c.closed} in the {window_s} s from {since}, "
+            f"{c.closed - cap} of them not recorded one by one",
+            flood="window_total",
+            refusals=c.closed,
+            suppressed=c.closed - cap,
+            window_start=since,
+        )
+    beyond = c.count - cap
+    if beyond <= 0:
+        return True
+    if beyond & (beyond - 1) == 0:  # 1, 2, 4, 8, ...: the cap, then each doubling
+        note(
+            (
+                f"address refusals of {who} reached the cap of {cap} per {window_s} s: "
+                "further ones are counted, not recorded one by one"
+            )
+            if beyond == 1
+            else f"address refusals of {who}: still refusing, {c.count} in this window so far",
+            flood="cap_reached" if beyond == 1 else "still_refusing",
+            refusals=c.count,
+            window_start=c.first_at.isoformat(),
+        )
+    return False
 
 
 def _case_of(engine: Engine, ids: dict[str, Any]) -> str | None:

@@ -5,14 +5,18 @@ in the ``Authorization`` header or the console's HttpOnly cookie, and the short-
 token (``?mt=``) of one video link. Each names its signing key in the JWT header (``kid``).
 
 A token names its user; every request re-reads the user, so disabling an account revokes its
-tokens at once. Logins, good and bad, are audited (failures in their own transaction, so they
-persist although the login is refused).
+tokens at once. An access token also has an id (``jti``); logging out revokes that one token
+(:mod:`geo.access.revocation`, table ``revoked_tokens``), checked in the same read. Logins, good
+and bad, are audited (failures in their own transaction, so they persist although the login is
+refused).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
+import secrets
 import time
 from typing import Any, cast
 
@@ -55,10 +59,20 @@ def create_token(
         "role": user.role,
         "typ": ACCESS,
         "iss": ISSUER,
+        "jti": secrets.token_urlsafe(16),
         "iat": int(now.timestamp()),
         "exp": int(exp.timestamp()),
     }
     return _sign(claims), exp
+
+
+def token_id(token: str, claims: dict[str, Any]) -> str:
+    """The id logout revokes: the ``jti`` claim, or for a token without one (issued before
+    tokens had ids) a digest of the token itself, so every token can be revoked."""
+    jti = claims.get("jti")
+    if isinstance(jti, str) and 0 < len(jti) <= 64:
+        return jti
+    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()
 
 
 def create_media_token(
@@ -175,10 +189,15 @@ def decode_media_token(token: str) -> dict[str, Any]:
 
 
 #: The token check's one read; ``cidrs`` (the registered addresses) lets the gate check the
-#: client address on every route without another round trip (geo.access.gate.address_allowed).
+#: client address on every route without another round trip (geo.access.gate.address_allowed);
+#: ``revoked``: this token was logged out (``revoked_tokens``, primary-key lookup).
 _ACTIVE_SQL = text(
-    "select username, role, disabled, allowed_cidrs::text[] as cidrs from users where id = :uid"
+    "select username, role, disabled, allowed_cidrs::text[] as cidrs, "
+    "exists (select 1 from revoked_tokens r where r.jti = :jti) as revoked "
+    "from users where id = :uid"
 )
+#: Token ids remembered as "not revoked" per user in the memo; beyond that the set restarts.
+_MEMO_TOKENS_MAX = 64
 NOTIFY_CHANNEL = "goldentime_users"
 
 
@@ -190,12 +209,15 @@ class ActiveUserCache:
     connection is up (otherwise every check reads the database, as without the cache) and for at
     most ``max_age_s``. A row read while a change arrives is not stored (generation counter), so
     disabling a user revokes its tokens as soon as the notification is delivered (milliseconds).
+    A row serves only the token ids seen not revoked with it; a logout (insert into
+    ``revoked_tokens``) notifies the same channel (migration 0012), so it drops the memo too.
     """
 
     def __init__(self, url: str, max_age_s: float) -> None:
         self.url = url
         self.max_age_s = max_age_s
         self.rows: dict[int, tuple[float, dict[str, Any]]] = {}
+        self.tokens: dict[int, set[str]] = {}  # token ids seen not revoked, per user
         self.generation = 0
         self.listening = False
         self.task: asyncio.Task[None] | None = None
@@ -234,18 +256,27 @@ class ActiveUserCache:
     def invalidate(self) -> None:
         self.generation += 1
         self.rows.clear()
+        self.tokens.clear()
 
-    def get(self, uid: int) -> dict[str, Any] | None:
+    def get(self, uid: int, jti: str | None = None) -> dict[str, Any] | None:
+        """The memoised row of ``uid``, only for a token id (``jti``) already seen not revoked."""
         if not self.listening:
             return None
         hit = self.rows.get(uid)
         if hit is None or time.monotonic() - hit[0] > self.max_age_s:
             return None
+        if jti is not None and jti not in self.tokens.get(uid, ()):
+            return None
         return hit[1]
 
-    def put(self, uid: int, row: dict[str, Any], generation: int) -> None:
+    def put(self, uid: int, row: dict[str, Any], generation: int, jti: str | None = None) -> None:
         if self.listening and generation == self.generation:
             self.rows[uid] = (time.monotonic(), row)
+            if jti is not None:
+                seen = self.tokens.setdefault(uid, set())
+                if len(seen) >= _MEMO_TOKENS_MAX:
+                    seen.clear()
+                seen.add(jti)
 
 
 _CACHES: dict[str, tuple[Any, Any]] = {}
@@ -278,18 +309,21 @@ def token_claims_plan(
         )
     claims = decode_media_token(token) if media else decode_token(token)
     uid = int(claims["uid"])
-    row = cache.get(uid) if cache is not None else None
+    jti = token_id(token, claims)
+    row = cache.get(uid, jti) if cache is not None else None
     if row is None:
         generation = cache.generation if cache is not None else 0
-        rows = yield (_ACTIVE_SQL, {"uid": uid})
+        rows = yield (_ACTIVE_SQL, {"uid": uid, "jti": jti})
         if rows:
             row = dict(rows[0])
-            if cache is not None:
-                cache.put(uid, row, generation)
+            if cache is not None and not row["revoked"]:
+                cache.put(uid, row, generation, jti)
     if row is None or row["username"] != claims["sub"]:
         raise Unauthorized("token names an unknown user", field="token")
     if row["disabled"]:
         raise Unauthorized(f"user {claims['sub']!r} is disabled", field="token")
+    if row.get("revoked"):
+        raise Unauthorized("token was revoked (logged out)", field="token")
     # the role and registered addresses now, not when the token was issued
     return {**claims, "role": row["role"], "cidrs": row.get("cidrs") or []}
 

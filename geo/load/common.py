@@ -33,7 +33,9 @@ class Reject:
 
 @dataclass
 class LoadReport:
-    """Outcome of a load: counts, rejects, warnings, and where the reject report was written."""
+    """Outcome of a load: counts, rejects, warnings (what a user should look at), notes (plain
+    information: merge summaries, where side reports went) and where the reject report was
+    written."""
 
     kind: str
     fmt: str
@@ -45,6 +47,7 @@ class LoadReport:
     unchanged: int = 0
     rejects: list[Reject] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     report_path: str | None = None
     load_id: int | None = None
     encoding: str | None = None
@@ -67,6 +70,7 @@ class LoadReport:
         ]
         for reason, n in self.reasons().items():
             lines.append(f"  rejected {n:>6} x {reason}")
+        lines.extend(f"  {note}" for note in self.notes)
         for w in self.warnings:
             lines.append(f"  warning: {w}")
         if self.report_path:
@@ -85,6 +89,7 @@ class LoadReport:
             "rejected": self.rejected,
             "reasons": self.reasons(),
             "warnings": self.warnings,
+            "notes": self.notes,
             "report_path": self.report_path,
             "encoding": self.encoding,
         }

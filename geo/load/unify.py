@@ -506,7 +506,7 @@ def load_records(session: Session, *, rows: list[dict[str, Any]], report: Any) -
     written (inserted or changed), whose views need a refresh.
 
     Fills ``report.inserted/updated/unchanged`` (records of the file) and adds the merge summary
-    and the report paths to ``report.warnings``.
+    and the report paths to ``report.notes`` (information, not warnings).
     """
     from geo.load.merge import write_merge_report
 
@@ -519,5 +519,5 @@ def load_records(session: Session, *, rows: list[dict[str, Any]], report: Any) -
     report.unchanged = len(rows) - ins - upd
     sources = sorted({r["source"] for r in rows})
     result = reconcile(session, sources=sources)
-    report.warnings += write_merge_report(session, result, report=report, sources=sources)
+    report.notes += write_merge_report(session, result, report=report, sources=sources)
     return sorted(set(result["inserted_ids"]) | set(result["changed_ids"]))
