@@ -52,6 +52,8 @@ class ModeGraph:
     tree_idx: np.ndarray  # tree position -> edge index
     max_w: float = 0.0  # largest arc weight (bounds the frontier of a radius-limited search)
     arc_eidx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # CSR order
+    arc_fwd: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # CSR order
+    arc_key: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # u * n + v, sorted
     serial: int = field(default_factory=lambda: next(_serials))
     prepared: Any = None  # precomputed search structure (geo.routing.search), built lazily
 
@@ -78,6 +80,8 @@ class RoadGraph:
     modes: dict[str, ModeGraph] = field(default_factory=dict)
     edge_index: dict[int, int] = field(default_factory=dict)
     coords: list[np.ndarray] = field(default_factory=list)  # per edge, (k, 2) lon/lat
+    xy_flat: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # every edge's coords
+    xy_ptr: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))  # edge -> rows
     # camera_edges as arrays: camera id, edge index, seen fractions
     ce_cam: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     ce_edge: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -256,6 +260,8 @@ def build_graph(session: Session, *, version: int = 0) -> RoadGraph:
     g.edge_index = {int(e): i for i, e in enumerate(g.edge_ids)}
     xy_all, owner = shapely.get_coordinates(g.geoms, return_index=True)
     g.coords = np.split(xy_all, np.flatnonzero(np.diff(owner)) + 1)
+    g.xy_flat = xy_all
+    g.xy_ptr = np.searchsorted(owner, np.arange(len(g.edge_ids) + 1)).astype(np.int64)
     walk_ok = np.array([h not in WALK_EXCLUDED for h in g.highway], dtype=bool)
     g.modes["walk"] = _mode_graph(g, walk_ok, walk_ok, walk_ok, g.length_m / (WALK_SPEED_KPH / 3.6))
     drive_ok = g.drivable & (g.speed_kph > 0)
@@ -324,6 +330,8 @@ def _mode_graph(
         tree_idx=ti,
         max_w=float(w.max()) if len(w) else 0.0,
         arc_eidx=eidx,
+        arc_fwd=fwd,
+        arc_key=u.astype(np.int64) * n + v,  # sorted (u, v): path node pairs -> arcs at once
     )
 
 

@@ -19,7 +19,7 @@ from geo.routing import search
 from geo.routing.graph import ModeGraph, RoadGraph, get_graph
 from geo.routing.snap import Place, Snap, edge_cost, haversine_m, place_snap, snap_dict, snap_ends
 from geo.routing.speeds import WALK_SPEED_KPH, SpeedRange, check_mode
-from geo.routing.windows import _aware, _cum_time, _window, time_at
+from geo.routing.windows import _aware, _cum_time, time_at, window_columns
 
 
 @dataclass
@@ -44,9 +44,20 @@ class Route:
     end: Snap
     piece_m: np.ndarray  # metres per piece
     piece_speed_kph: np.ndarray  # nominal speed per piece
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # pieces' edge, f0, f1
 
     def cumulative_m(self) -> np.ndarray:
         return np.concatenate([[0.0], np.cumsum(self.piece_m)])
+
+    def piece_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The pieces as arrays: edge index, start and end fractions."""
+        if self.arrays is None:
+            self.arrays = (
+                np.array([p.edge for p in self.pieces], dtype=np.int64),
+                np.array([p.f0 for p in self.pieces], dtype=float),
+                np.array([p.f1 for p in self.pieces], dtype=float),
+            )
+        return self.arrays
 
 
 def first_radius_s(g: RoadGraph, mode: str, a: Snap, b: Snap) -> float:
@@ -83,22 +94,104 @@ def route(g: RoadGraph, *, start: Snap, end: Snap, mode: str) -> Route:
             ) from None
         cost, nodes = np.inf, []
     if direct <= cost:
-        pieces = [Piece(start.edge, start.frac, end.frac)]
+        arrays = (np.array([start.edge]), np.array([start.frac]), np.array([end.frac]))
     else:
-        pieces = _pieces(g, mg, nodes, start, end)
-    return _make_route(g, mode, pieces, start, end)
+        arrays = _piece_arrays(g, mg, nodes, start, end)
+    return _route_from_arrays(g, mode, arrays, start, end)
+
+
+def _piece_arrays(
+    g: RoadGraph, mg: ModeGraph, nodes: list[int] | np.ndarray, start: Snap, end: Snap
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pieces of the route through ``nodes`` (from ``start``'s edge to ``end``'s) as
+    arrays: edge index, start and end fractions; each consecutive node pair is looked up among
+    the mode's sorted arc keys at once."""
+    path = np.asarray(nodes, dtype=np.int64)
+    n = mg.csr.shape[0] - 1
+    k = np.searchsorted(mg.arc_key, path[:-1] * n + path[1:])
+    fwd = mg.arc_fwd[k]
+    ea, eb = start.edge, end.edge
+    pe = np.concatenate(([ea], mg.arc_eidx[k], [eb])).astype(np.int64)
+    f_in = np.where(fwd, 0.0, 1.0)
+    pf0 = np.concatenate(([start.frac], f_in, [0.0 if int(g.src[eb]) == path[-1] else 1.0]))
+    pf1 = np.concatenate(([1.0 if int(g.dst[ea]) == path[0] else 0.0], 1.0 - f_in, [end.frac]))
+    keep = np.abs(pf1 - pf0) > 1e-12
+    return pe[keep], pf0[keep], pf1[keep]
 
 
 def _pieces(g: RoadGraph, mg: ModeGraph, nodes: list[int], start: Snap, end: Snap) -> list[Piece]:
-    ea, eb = start.edge, end.edge
-    first = nodes[0]
-    pieces = [Piece(ea, start.frac, 1.0 if int(g.dst[ea]) == first else 0.0)]
-    for a, b in zip(nodes[:-1], nodes[1:], strict=True):
-        e, fwd = mg.arc_edge[(a, b)]
-        pieces.append(Piece(e, 0.0, 1.0) if fwd else Piece(e, 1.0, 0.0))
-    last = nodes[-1]
-    pieces.append(Piece(eb, 0.0 if int(g.src[eb]) == last else 1.0, end.frac))
-    return [p for p in pieces if abs(p.f1 - p.f0) > 1e-12]
+    pe, pf0, pf1 = _piece_arrays(g, mg, nodes, start, end)
+    return [Piece(*x) for x in zip(pe.tolist(), pf0.tolist(), pf1.tolist(), strict=True)]
+
+
+def _partial_coords(g: RoadGraph, e: int, f0: float, f1: float) -> np.ndarray:
+    lo, hi = sorted((f0, f1))
+    c = shapely.get_coordinates(shapely.ops.substring(g.geoms[e], lo, hi, normalized=True))
+    if len(c) == 1:
+        c = np.vstack([c, c])
+    return c[::-1] if f1 < f0 else c
+
+
+def _route_from_arrays(
+    g: RoadGraph,
+    mode: str,
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray],
+    start: Snap,
+    end: Snap,
+) -> Route:
+    """The route of the pieces ``arrays``: whole edges' coordinates gathered from the flat
+    coordinate array at once, only partial pieces (at most the two ends) cut by shapely."""
+    pe, pf0, pf1 = arrays
+    whole = ((pf0 == 0.0) & (pf1 == 1.0)) | ((pf0 == 1.0) & (pf1 == 0.0))
+    if len(g.xy_ptr) != len(g.edge_ids) + 1 or not whole[1:-1].all():
+        pieces = [Piece(*x) for x in zip(pe.tolist(), pf0.tolist(), pf1.tolist(), strict=True)]
+        return _make_route(g, mode, pieces, start, end)
+    chunks: list[np.ndarray] = [np.array([[start.lon, start.lat]])]
+    lo_i, hi_i = 0, len(pe)
+    if len(pe) and not whole[0]:
+        chunks.append(_partial_coords(g, int(pe[0]), float(pf0[0]), float(pf1[0])))
+        lo_i = 1
+    tail = None
+    if len(pe) > 1 and not whole[-1]:
+        tail = _partial_coords(g, int(pe[-1]), float(pf0[-1]), float(pf1[-1]))
+        hi_i = len(pe) - 1
+    if hi_i > lo_i:
+        e, fwd = pe[lo_i:hi_i], pf1[lo_i:hi_i] == 1.0
+        a, b = g.xy_ptr[e], g.xy_ptr[e + 1]
+        cnt = b - a
+        off = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        idx = np.where(np.repeat(fwd, cnt), np.repeat(a, cnt) + off, np.repeat(b - 1, cnt) - off)
+        chunks.append(g.xy_flat[idx])
+    if tail is not None:
+        chunks.append(tail)
+    chunks.append(np.array([[end.lon, end.lat]]))
+    piece_m = np.abs(pf1 - pf0) * g.length_m[pe]
+    speed = np.full(len(pe), WALK_SPEED_KPH) if mode == "walk" else g.speed_kph[pe].astype(float)
+    pieces = [Piece(*x) for x in zip(pe.tolist(), pf0.tolist(), pf1.tolist(), strict=True)]
+    return _finish(mode, pieces, chunks, piece_m, speed, start, end, (pe, pf0, pf1))
+
+
+def _finish(
+    mode: str,
+    pieces: list[Piece],
+    chunks: list[np.ndarray],
+    piece_m: np.ndarray,
+    speed: np.ndarray,
+    start: Snap,
+    end: Snap,
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+) -> Route:
+    allc = np.concatenate(chunks)
+    step = allc[1:] - allc[:-1]
+    keep = np.concatenate(([True], (step[:, 0] != 0) | (step[:, 1] != 0)))
+    allc = allc[keep]
+    if len(allc) < 2:
+        allc = np.vstack([allc[:1], allc[:1]])
+    length = float(piece_m.sum())
+    tt = float((piece_m / (speed / 3.6)).sum()) if len(pieces) else 0.0
+    r = Route(mode, pieces, length, tt, LineString(allc), start, end, piece_m, speed)
+    r.arrays = arrays
+    return r
 
 
 def _make_route(g: RoadGraph, mode: str, pieces: list[Piece], start: Snap, end: Snap) -> Route:
@@ -121,17 +214,9 @@ def _make_route(g: RoadGraph, mode: str, pieces: list[Piece], start: Snap, end: 
         pm.append(abs(p.f1 - p.f0) * g.length_m[p.edge])
         ps.append(WALK_SPEED_KPH if mode == "walk" else g.speed_kph[p.edge])
     chunks.append(np.array([[end.lon, end.lat]]))
-    allc = np.vstack(chunks)
-    keep = np.ones(len(allc), bool)
-    keep[1:] = np.any(allc[1:] != allc[:-1], axis=1)
-    allc = allc[keep]
-    if len(allc) < 2:
-        allc = np.vstack([allc[:1], allc[:1]])
     piece_m = np.array(pm, dtype=float)
     speed = np.array(ps, dtype=float)
-    length = float(piece_m.sum())
-    tt = float((piece_m / (speed / 3.6)).sum()) if len(pieces) else 0.0
-    return Route(mode, pieces, length, tt, LineString(allc), start, end, piece_m, speed)
+    return _finish(mode, pieces, chunks, piece_m, speed, start, end, None)
 
 
 @dataclass
@@ -148,53 +233,36 @@ class CameraPass:
 def cameras_along(g: RoadGraph, r: Route, *, exclude: set[int] | None = None) -> list[CameraPass]:
     """Cameras whose view covers part of the route, ordered by where the route enters the view.
 
-    Vectorised over (piece, camera-edge row) pairs: the seen stretch ``[c0, c1]`` of an edge
-    meets the traversed stretch ``[lo, hi]``; its ends are mapped to metres along the route.
+    One compiled pass over the route's pieces and the edge -> cameras CSR
+    (:func:`geo.routing.along.along_kernel`): the seen stretch ``[c0, c1]`` of an edge meets the
+    traversed stretch; its ends are mapped to metres along the route, reduced per camera.
     """
+    cams, s_m, e_m = _along(g, r, exclude)
+    get = g.camera_xy.get
+    nan2 = (math.nan, math.nan)
+    return [
+        CameraPass(c, s0, e0, *get(c, nan2))
+        for c, s0, e0 in zip(cams.tolist(), s_m.tolist(), e_m.tolist(), strict=True)
+    ]
+
+
+def _along(
+    g: RoadGraph, r: Route, exclude: set[int] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`cameras_along` as arrays (camera id, first metre, last metre), in route order."""
     if not len(g.ce_cam) or not r.pieces:
-        return []
-    pe = np.array([p.edge for p in r.pieces], dtype=np.int64)
-    pf0 = np.array([p.f0 for p in r.pieces])
-    pf1 = np.array([p.f1 for p in r.pieces])
-    cum = r.cumulative_m()[:-1]
-    starts, stops = g.ce_ptr[pe], g.ce_ptr[pe + 1]
-    counts = stops - starts
-    tot = int(counts.sum())
-    if tot == 0:
-        return []
-    rows = (
-        np.arange(tot) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(starts, counts)
-    )
-    pi = np.repeat(np.arange(len(pe)), counts)
-    lo, hi = np.minimum(pf0[pi], pf1[pi]), np.maximum(pf0[pi], pf1[pi])
-    c0, c1 = g.ce_f0[rows], g.ce_f1[rows]
-    a, b = np.maximum(lo, c0), np.minimum(hi, c1)
-    span = hi - lo
-    ok = b >= a
-    fwd = pf1[pi] >= pf0[pi]
-    safe = np.where(span > 0, span, 1.0)
-    d0 = np.where(span > 0, np.where(fwd, (a - pf0[pi]) / safe, (pf0[pi] - b) / safe), 0.0)
-    d1 = np.where(span > 0, np.where(fwd, (b - pf0[pi]) / safe, (pf0[pi] - a) / safe), 0.0)
-    s_m = cum[pi] + d0 * r.piece_m[pi]
-    e_m = cum[pi] + d1 * r.piece_m[pi]
-    cams = g.ce_cam[rows]
-    sel = np.flatnonzero(ok)
-    if exclude:
-        sel = sel[~np.isin(cams[sel], list(exclude))]
-    if not len(sel):
-        return []
-    cams, s_m, e_m = cams[sel], s_m[sel], e_m[sel]
-    order = np.argsort(cams, kind="stable")
-    cams, s_m, e_m = cams[order], s_m[order], e_m[order]
-    first = np.flatnonzero(np.r_[True, cams[1:] != cams[:-1]])
-    smin = np.minimum.reduceat(s_m, first)
-    emax = np.maximum.reduceat(e_m, first)
-    out = []
-    for cam, s0, e0 in zip(cams[first].tolist(), smin.tolist(), emax.tolist(), strict=True):
-        x, y = g.camera_xy.get(cam, (math.nan, math.nan))
-        out.append(CameraPass(cam, s0, e0, x, y))
-    out.sort(key=lambda c: (c.distance_along_m, c.camera_id))
-    return out
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    from geo.routing.along import along_kernel
+
+    pe, pf0, pf1 = r.piece_arrays()
+    pm = np.asarray(r.piece_m, dtype=float)
+    cum = np.concatenate(([0.0], np.cumsum(pm)[:-1]))
+    cams, s_m, e_m = along_kernel(pe, pf0, pf1, cum, pm, g.ce_ptr, g.ce_cam, g.ce_f0, g.ce_f1)
+    if exclude and len(cams):
+        ok = ~np.isin(cams, list(exclude))
+        cams, s_m, e_m = cams[ok], s_m[ok], e_m[ok]
+    order = np.lexsort((cams, s_m))
+    return cams[order], s_m[order], e_m[order]
 
 
 def find_route(
@@ -206,38 +274,49 @@ def find_route(
     depart_at: dt.datetime | None = None,
     min_kph: float | None = None,
     max_kph: float | None = None,
+    graph: RoadGraph | None = None,
 ) -> dict[str, Any]:
     """Route between two places with the cameras along it and their review windows.
 
     Each camera's window runs from passing its view's first metre at the fastest plausible speed
-    to passing its last metre at the slowest one.
+    to passing its last metre at the slowest one. ``graph``: the road graph to answer from
+    (default :func:`~geo.routing.graph.get_graph`, which reads the load counter: one round trip).
     """
     mode = check_mode(mode)
     depart = _aware(depart_at, "depart_at")
     speeds = SpeedRange.for_mode(mode, min_kph=min_kph, max_kph=max_kph)
-    g = get_graph(session)
+    g = get_graph(session) if graph is None else graph
     a = place_snap(session, g, origin, mode=mode, field="from")
     b = place_snap(session, g, destination, mode=mode, field="to")
     r = route(g, start=a, end=b, mode=mode)
     fast, slow = speeds.fast(r.piece_speed_kph), speeds.slow(r.piece_speed_kph)
-    along = cameras_along(g, r)
+    ids, s_m, e_m = _along(g, r)
     cum = r.cumulative_m()
-    t_fast = np.interp([c.distance_along_m for c in along], cum, _cum_time(r, fast)).tolist()
-    t_slow = np.interp([c.distance_until_m for c in along], cum, _cum_time(r, slow)).tolist()
-    cams = []
-    for c, s0, s1 in zip(along, t_fast, t_slow, strict=True):
-        t0 = depart + dt.timedelta(seconds=s0)
-        t1 = depart + dt.timedelta(seconds=s1)
-        cams.append(
-            {
-                "camera_id": c.camera_id,
-                "lon": c.lon,
-                "lat": c.lat,
-                "distance_along_m": round(c.distance_along_m, 1),
-                "distance_until_m": round(c.distance_until_m, 1),
-                **_window(c.camera_id, t0, t1),
-            }
+    t_fast = np.interp(s_m, cum, _cum_time(r, fast)).tolist()
+    t_slow = np.interp(e_m, cum, _cum_time(r, slow)).tolist()
+    cam_ids = ids.tolist()
+    get, nan2 = g.camera_xy.get, (math.nan, math.nan)
+    cams = [
+        {
+            "camera_id": c,
+            "lon": xy[0],
+            "lat": xy[1],
+            "distance_along_m": round(a, 1),
+            "distance_until_m": round(b, 1),
+            "expected_from": t0,
+            "expected_to": t1,
+            "review_s": rv,
+            "playback": link,
+        }
+        for c, xy, a, b, (t0, t1, rv, link) in zip(
+            cam_ids,
+            [get(c, nan2) for c in cam_ids],
+            s_m.tolist(),
+            e_m.tolist(),
+            window_columns(cam_ids, t_fast, t_slow, start=depart),
+            strict=True,
         )
+    ]
     return {
         "mode": mode,
         "depart_at": depart.isoformat(),
@@ -249,7 +328,10 @@ def find_route(
         "speed_range_kph": [speeds.min_kph, speeds.max_kph],
         "from": snap_dict(a),
         "to": snap_dict(b),
-        "geometry": shapely.geometry.mapping(r.geometry),
+        "geometry": {
+            "type": "LineString",
+            "coordinates": shapely.get_coordinates(r.geometry).tolist(),
+        },
         "cameras_along": cams,
         "graph_version": g.version,
     }
