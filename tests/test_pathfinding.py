@@ -204,3 +204,43 @@ def test_prepared_survives_pickle_and_serves_threads_alike() -> None:
     assert len(got) == 3
     for g in got:
         np.testing.assert_allclose(g, want, rtol=1e-12)
+
+
+def _two_way_grid(
+    side: int, seed: int, unit: bool
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """A street grid with every block both ways at the same cost: the symmetric contraction."""
+    rng = np.random.default_rng(seed)
+    idx = np.arange(side * side).reshape(side, side)
+    a = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
+    b = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
+    c = np.ones(a.size) if unit else 50 + 100 * rng.random(a.size)
+    return side * side, np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([c, c])
+
+
+@pytest.mark.parametrize("unit", [True, False])
+def test_two_way_grids_decided_pairwise_match_dijkstra(unit: bool) -> None:
+    """The symmetric contraction decides each pair of neighbours once for both directions: a
+    shortcut it wrongly skipped in one direction would show up as a wrong cost here."""
+    n, u, v, w = _two_way_grid(30, seed=5, unit=unit)
+    assert P.prepare(*_csr(n, u, v, w)).extra["symmetric"] == 1.0
+    _compare(n, u, v, w, seed=13, k=60)
+
+
+def test_one_way_arc_turns_the_symmetric_contraction_off() -> None:
+    """One reverse arc dearer than its twin: the graph is not symmetric, and the costs that
+    depend on that arc's direction still come out right."""
+    n, u, v, w = _two_way_grid(30, seed=6, unit=False)
+    w = w.copy()
+    w[0] += 0.5  # its reverse keeps the old cost
+    assert P.prepare(*_csr(n, u, v, w)).extra["symmetric"] == 0.0
+    _compare(n, u, v, w, seed=17, k=60)
+    ref, _ = _reference(n, u, v, w)
+    p = P.prepare(*_csr(n, u, v, w))
+    D = dijkstra(ref, directed=True, indices=[int(u[0]), int(v[0])])
+    assert P.one_to_one(p, [(int(u[0]), 0.0)], [(int(v[0]), 0.0)])[0] == pytest.approx(
+        D[0, v[0]], rel=1e-12
+    )
+    assert P.one_to_one(p, [(int(v[0]), 0.0)], [(int(u[0]), 0.0)])[0] == pytest.approx(
+        D[1, u[0]], rel=1e-12
+    )
