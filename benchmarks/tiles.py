@@ -361,6 +361,9 @@ def bench_paging(client: Any, pages: int) -> dict[str, Any]:
 # --- main -------------------------------------------------------------------------------------
 
 
+_STATEMENTS = ("copy_s", "stage_index_s", "cameras_s", "records_s", "rebuild_s", "analyze_s")
+
+
 def _print_load(res: dict[str, Any], rows: int) -> None:
     for label, rep, t in (
         ("first load (empty table)", res["first"], res["first_t"]),
@@ -373,6 +376,9 @@ def _print_load(res: dict[str, Any], rows: int) -> None:
             f"{rep.inserted:,} updated {rep.updated:,} unchanged {rep.unchanged:,} rejected "
             f"{rep.rejected}"
         )
+        parts = [f"{k[:-2]} {t[k]:.1f}" for k in _STATEMENTS if k in t]
+        if parts:  # geo.load.bulk.copy_upsert's timings: seconds by statement kind
+            print(f"    {'':<26} statements (s): {', '.join(parts)}")
     print(f"  rejects by reason: {res['first'].reasons()}")
     print(f"  report as the generator expects, reload changed nothing: {res['report_ok']}")
     v = res["views_per_camera_ms"]

@@ -9,7 +9,11 @@ all its records are still there, the rows are still read and checked (every bad 
 nothing is staged or compared (comparing a million unchanged rows costs about 48 s of database
 time). A cameras row merged with other sources' records (:mod:`geo.load.unify`) is left to the
 merge; new records are not matched against other sources here (the merge regroups every record
-in Python, which does not fit a million-row load).
+in Python, which does not fit a million-row load). A first load of the source (no camera or
+record of it stored) has nothing to compare: each staged row takes its camera id while it is
+copied, and two plain ``INSERT ... SELECT`` write the cameras and their records (for a load that
+at least doubles the table, with the secondary indexes and the records' foreign key dropped and
+built again after). One camera load runs at a time (the row path's advisory lock).
 
 Derived data: field-of-view polygons (``camera_views``) cost about 75 us per camera in
 :func:`geo.views.compute_views`, more than the whole load at a million cameras, so
@@ -60,38 +64,68 @@ _STAGE_COLS = (
 #: Columns the row path writes (``_camera_row``), in that order; the key first: the one list
 #: in :mod:`geo.load.unify`.
 _CAMERA_COLS = CAMERA_COLUMNS
-
-
-def _raw_sql(names: list[str]) -> tuple[str, list[str]]:
-    """``jsonb_build_object`` of the raw columns (at most 50 pairs per call, joined by ``||``)."""
-    parts = []
-    for k in range(0, len(names), 50):
-        pairs = ", ".join(f"%s::text, s.r{j}" for j in range(k, min(k + 50, len(names))))
-        parts.append(f"jsonb_build_object({pairs})")
-    return " || ".join(parts) or "'{}'::jsonb", list(names)
-
+#: One camera load at a time: the row path's lock (:func:`geo.load.unify.load_records`).
+_LOAD_LOCK = 7244010
 
 #: Insert at least this many new cameras, and at least as many as the table holds, and the
-#: secondary (GiST) indexes of ``cameras`` are dropped for the insert and rebuilt afterwards:
-#: building them at once costs a fraction of a million single insertions (the table is locked
-#: for readers until the load commits; an incremental load never does this).
+#: secondary indexes of ``cameras`` and ``camera_sources`` (GiST, ``camera_id``) are dropped for
+#: the insert and rebuilt afterwards: building them at once costs a fraction of a million single
+#: insertions (the tables are locked for readers until the load commits; an incremental load
+#: never does this). A first load of the source drops the records' foreign key too and adds it
+#: back (one join checks it, instead of a trigger query per row).
 REINDEX_MIN_NEW = 100_000
 
 
-def _stage(cur: Any, t: Columns, rows: pd.DataFrame, keep: np.ndarray, names: list[str]) -> None:
-    """COPY the rows and the raw values of their file rows into a temporary staging table."""
+def _exec(cur: Any, tm: dict[str, float], key: str, sql: str, params: Any = None) -> None:
+    """Run one statement, adding its wall time to ``tm[key]`` (the per-statement breakdown)."""
+    t0 = time.perf_counter()
+    cur.execute(sql, params)
+    tm[key] = tm.get(key, 0.0) + time.perf_counter() - t0
+
+
+def _raw_sql(names: list[str]) -> tuple[str, list[Any]]:
+    """The raw columns as one JSONB object: ``jsonb_object`` of the header names and the values
+    (text arrays; half the CPU of a ``jsonb_build_object`` of as many pairs)."""
+    if not names:
+        return "'{}'::jsonb", []
+    values = ", ".join(f"s.r{j}" for j in range(len(names)))
+    return f"jsonb_object(%s::text[], array[{values}]::text[])", [list(names)]
+
+
+def _stage(
+    cur: Any,
+    t: Columns,
+    rows: pd.DataFrame,
+    keep: np.ndarray,
+    names: list[str],
+    *,
+    fresh: bool,
+    tm: dict[str, float],
+) -> None:
+    """COPY the rows and the raw values of their file rows into a temporary staging table.
+
+    ``fresh`` (no row of this source stored: every row is inserted, none matched): each row
+    takes its camera id from the ``cameras`` sequence as it is copied, and the table needs no
+    index or statistics (nothing is joined to it)."""
     stage = ", ".join(f"{c} {ty}" for c, ty in _STAGE_COLS)
     raws = "".join(f", r{j} text" for j in range(len(names)))
+    ident = ""
+    if fresh:
+        cur.execute("select pg_get_serial_sequence('cameras', 'id')")
+        ident = f"id int default nextval('{cur.fetchone()[0]}'::regclass), "
     cur.execute("drop table if exists _camera_stage")
-    cur.execute(f"create temp table _camera_stage ({stage}{raws}) on commit drop")
+    cur.execute(f"create temp table _camera_stage ({ident}{stage}{raws}) on commit drop")
     colnames = [c for c, _ in _STAGE_COLS] + [f"r{j}" for j in range(len(names))]
     data = [rows[c].to_numpy(dtype=object) for c, _ in _STAGE_COLS]
     data += [t.cols[h][keep] for h in names]
+    t0 = time.perf_counter()
     with cur.copy(f"copy _camera_stage ({', '.join(colnames)}) from stdin") as cp:
         for rec in zip(*data, strict=True):
             cp.write_row(rec)
-    cur.execute("create index on _camera_stage (external_id)")
-    cur.execute("analyze _camera_stage")
+    tm["copy_s"] = time.perf_counter() - t0
+    if not fresh:
+        _exec(cur, tm, "stage_index_s", "create index on _camera_stage (external_id)")
+        _exec(cur, tm, "stage_index_s", "analyze _camera_stage")
 
 
 #: A cameras row that other sources' records were merged into (geo.load.unify) is the merge's:
@@ -100,7 +134,8 @@ _MERGED_GUARD = f"""and not exists (select 1 from camera_sources r
                  where r.camera_id = c.id and r.source <> '{SOURCE}')"""
 
 
-def _upsert_sql(names: list[str], *, records: bool) -> tuple[str, list[str]]:
+def _camera_select(names: list[str]) -> tuple[str, list[Any]]:
+    """The select list of a ``cameras`` row (:data:`_CAMERA_COLS`) from a staged row ``s``."""
     raw_sql, raw_params = _raw_sql(names)
     values = {
         "source": f"'{SOURCE}'",
@@ -113,7 +148,11 @@ def _upsert_sql(names: list[str], *, records: bool) -> tuple[str, list[str]]:
         "status": "'active'",
         "raw": raw_sql,
     }
-    sel = ", ".join(values.get(c, f"s.{c}") for c in _CAMERA_COLS)
+    return ", ".join(values.get(c, f"s.{c}") for c in _CAMERA_COLS), raw_params
+
+
+def _upsert_sql(names: list[str], *, records: bool) -> tuple[str, list[Any]]:
+    sel, raw_params = _camera_select(names)
     upd = [c for c in _CAMERA_COLS if c not in ("source", "external_id")]
     sets = ", ".join(f"{c} = excluded.{c}" for c in upd)
     differs = " or ".join(f"c.{c} is distinct from excluded.{c}" for c in upd)
@@ -132,9 +171,9 @@ def _upsert_sql(names: list[str], *, records: bool) -> tuple[str, list[str]]:
     return sql, raw_params
 
 
-def _records_sql(names: list[str]) -> tuple[str, list[str]]:
-    """Upsert this file's ``camera_sources`` records (``geo.load.unify.source_record``: the row's
-    fields but geom, its position and precision); a new record points at its camera."""
+def _record_fields(names: list[str]) -> tuple[str, list[Any]]:
+    """A record's ``fields`` (``geo.load.unify.source_record``: the row's fields but geom) from
+    a staged row ``s``, as one JSONB expression."""
     raw_sql, raw_params = _raw_sql(names)
     fields = {c: f"s.{c}" for c, _ in _STAGE_COLS if c not in ("geom", "coord_decimals")}
     fields |= {
@@ -148,10 +187,15 @@ def _records_sql(names: list[str]) -> tuple[str, list[str]]:
         "status": "'active'::text",
         "raw": raw_sql,
     }
-    obj = " || ".join(
-        "jsonb_build_object(" + ", ".join(f"'{k}', {v}" for k, v in part) + ")"
-        for part in (list(fields.items())[:10], list(fields.items())[10:])
-    )
+    # one call: ``||`` of two objects decodes and re-encodes both (``raw`` nested in one),
+    # a fifth of the records' insert
+    obj = "jsonb_build_object(" + ", ".join(f"'{k}', {v}" for k, v in fields.items()) + ")"
+    return obj, raw_params
+
+
+def _records_sql(names: list[str]) -> tuple[str, list[Any]]:
+    """Upsert this file's ``camera_sources`` records; a new record points at its camera."""
+    obj, raw_params = _record_fields(names)
     sql = f"""
         insert into camera_sources as r (camera_id, source, external_id, fields, geom,
                                          coord_decimals)
@@ -182,10 +226,23 @@ def _drop_secondary_indexes(cur: Any, table: str) -> list[str]:
     return [d for _, d in found]
 
 
-def _write_records(cur: Any, names: list[str]) -> int:
+def _drop_foreign_keys(cur: Any, table: str) -> list[str]:
+    """Drop the foreign keys of ``table``; returns the statements that add them back."""
+    cur.execute(
+        """select conname, pg_get_constraintdef(oid) from pg_constraint
+           where conrelid = %s::regclass and contype = 'f'""",
+        (table,),
+    )
+    found = cur.fetchall()
+    for name, _ in found:
+        cur.execute(f'alter table {table} drop constraint "{name}"')
+    return [f'alter table {table} add constraint "{n}" {d}' for n, d in found]
+
+
+def _write_records(cur: Any, names: list[str], tm: dict[str, float]) -> int:
     """Upsert the records; returns how many rows belong to cameras merged with other sources."""
     sql, params = _records_sql(names)
-    cur.execute(sql, params)
+    _exec(cur, tm, "records_s", sql, params)
     cur.execute(
         f"""select count(*) from _camera_stage s join cameras c
             on c.source = '{SOURCE}' and c.external_id = s.external_id
@@ -195,57 +252,137 @@ def _write_records(cur: Any, names: list[str]) -> int:
     return int(cur.fetchone()[0])
 
 
+def _source_stored(cur: Any, *, records: bool) -> bool:
+    """Whether any camera or record of this source is stored (else a load only inserts)."""
+    cur.execute("select exists (select 1 from cameras where source = %s)", (SOURCE,))
+    if cur.fetchone()[0]:
+        return True
+    if records:
+        cur.execute("select exists (select 1 from camera_sources where source = %s)", (SOURCE,))
+        return bool(cur.fetchone()[0])
+    return False
+
+
+def _insert_fresh(
+    cur: Any, names: list[str], *, records: bool, tm: dict[str, float]
+) -> tuple[int, str]:
+    """A first load of the source: plain inserts of the staged rows (ids from the stage) into
+    ``cameras`` and their records; no row can conflict. Returns (rows, the changed-ids SQL)."""
+    cur.execute("select count(*) from _camera_stage")
+    n = int(cur.fetchone()[0])
+    cur.execute("select count(*) from cameras")
+    tables = ("cameras", "camera_sources") if records else ("cameras",)
+    rebuild: list[str] = []
+    if n >= max(REINDEX_MIN_NEW, int(cur.fetchone()[0])):
+        if records:
+            rebuild += _drop_foreign_keys(cur, "camera_sources")
+        rebuild = [d for table in tables for d in _drop_secondary_indexes(cur, table)] + rebuild
+    sel, params = _camera_select(names)
+    cols = ", ".join(_CAMERA_COLS)
+    _exec(
+        cur,
+        tm,
+        "cameras_s",
+        f"insert into cameras (id, {cols}) select s.id, {sel} from _camera_stage s",
+        params,
+    )
+    if records:
+        obj, params = _record_fields(names)
+        _exec(
+            cur,
+            tm,
+            "records_s",
+            f"""insert into camera_sources (camera_id, source, external_id, fields, geom,
+                                            coord_decimals)
+                select s.id, '{SOURCE}', s.external_id, {obj}, st_geomfromtext(s.geom, 4326),
+                       s.coord_decimals
+                from _camera_stage s""",
+            params,
+        )
+    for ddl in rebuild:
+        _exec(cur, tm, "rebuild_s", ddl)
+    if n >= REINDEX_MIN_NEW:
+        for table in tables:
+            _exec(cur, tm, "analyze_s", f"analyze {table}")
+    return n, "select id from _camera_stage order by id"
+
+
 def copy_upsert(
-    session: Session, *, t: Columns, rows: pd.DataFrame, keep: np.ndarray, want_ids: bool
+    session: Session,
+    *,
+    t: Columns,
+    rows: pd.DataFrame,
+    keep: np.ndarray,
+    want_ids: bool,
+    timings: dict[str, float] | None = None,
 ) -> tuple[int, int, list[int], int]:
     """COPY ``rows`` (and the raw values of their file rows) into a staging table, then one
     ``INSERT ... ON CONFLICT DO UPDATE ... WHERE <differs>`` into ``cameras``. Views of updated
     cameras are deleted (stale); this source's ``camera_sources`` records are upserted too, and
-    cameras rows merged with other sources' records are left alone. Returns (inserted, updated,
-    ids of changed cameras when ``want_ids``, rows belonging to merged cameras)."""
+    cameras rows merged with other sources' records are left alone. A first load of the source
+    (no camera or record of it stored) inserts instead: nothing to compare. Returns (inserted,
+    updated, ids of changed cameras when ``want_ids``, rows belonging to merged cameras);
+    ``timings`` gets the seconds of each statement kind."""
     names = list(dict.fromkeys(t.header))
+    tm = timings if timings is not None else {}
     conn: Any = session.connection().connection.dbapi_connection
     assert conn is not None
     with conn.cursor() as cur:
         # one big transaction: no wait for the WAL flush at commit (a crash loses the load, never
-        # half of it), and no JIT compilation of the wide upserts
+        # half of it), no JIT compilation of the wide statements, room for the index builds
         cur.execute("set local synchronous_commit = off")
         cur.execute("set local jit = off")
-        _stage(cur, t, rows, keep, names)
-        cur.execute(
-            """select (select count(*) from _camera_stage s where not exists (
-                         select 1 from cameras c
-                         where c.source = %s and c.external_id = s.external_id)),
-                      (select count(*) from cameras)""",
-            (SOURCE,),
-        )
-        new, have = cur.fetchone()
+        cur.execute("set local maintenance_work_mem = '512MB'")
+        cur.execute("select pg_advisory_xact_lock(%s)", (_LOAD_LOCK,))
         cur.execute("select to_regclass('camera_sources') is not null")
         records = bool(cur.fetchone()[0])
-        tables = ("cameras", "camera_sources") if records else ("cameras",)
-        rebuild: list[str] = []
-        if new >= max(REINDEX_MIN_NEW, have - new):
-            rebuild = [d for table in tables for d in _drop_secondary_indexes(cur, table)]
-        sql, params = _upsert_sql(names, records=records)
-        cur.execute(sql, params)
-        merged = _write_records(cur, names) if records else 0
-        for ddl in rebuild:
-            cur.execute(ddl)
-        cur.execute(
-            "select count(*) filter (where ins), count(*) filter (where not ins) "
-            "from _camera_changed"
-        )
-        ins, upd = cur.fetchone()
-        if ins + upd >= REINDEX_MIN_NEW:
-            for table in tables:
-                cur.execute(f"analyze {table}")
+        fresh = not _source_stored(cur, records=records)
+        _stage(cur, t, rows, keep, names, fresh=fresh, tm=tm)
+        if fresh:
+            ins, ids_sql = _insert_fresh(cur, names, records=records, tm=tm)
+            upd, merged = 0, 0
+        else:
+            ins, upd, merged = _upsert(cur, names, records=records, tm=tm)
+            ids_sql = "select id from _camera_changed order by id"
         ids: list[int] = []
         if want_ids:
-            cur.execute("select id from _camera_changed order by id")
+            cur.execute(ids_sql)
             ids = [r[0] for r in cur.fetchall()]
-        cur.execute("drop table _camera_changed")
+        cur.execute("drop table if exists _camera_changed")
         cur.execute("drop table _camera_stage")
     return int(ins), int(upd), ids, merged
+
+
+def _upsert(
+    cur: Any, names: list[str], *, records: bool, tm: dict[str, float]
+) -> tuple[int, int, int]:
+    """Upsert the staged rows into ``cameras`` and their records (a source already stored).
+    Returns (inserted, updated, rows belonging to merged cameras)."""
+    cur.execute(
+        """select (select count(*) from _camera_stage s where not exists (
+                     select 1 from cameras c
+                     where c.source = %s and c.external_id = s.external_id)),
+                  (select count(*) from cameras)""",
+        (SOURCE,),
+    )
+    new, have = cur.fetchone()
+    tables = ("cameras", "camera_sources") if records else ("cameras",)
+    rebuild: list[str] = []
+    if new >= max(REINDEX_MIN_NEW, have - new):
+        rebuild = [d for table in tables for d in _drop_secondary_indexes(cur, table)]
+    sql, params = _upsert_sql(names, records=records)
+    _exec(cur, tm, "cameras_s", sql, params)
+    merged = _write_records(cur, names, tm) if records else 0
+    for ddl in rebuild:
+        _exec(cur, tm, "rebuild_s", ddl)
+    cur.execute(
+        "select count(*) filter (where ins), count(*) filter (where not ins) from _camera_changed"
+    )
+    ins, upd = cur.fetchone()
+    if ins + upd >= REINDEX_MIN_NEW:
+        for table in tables:
+            _exec(cur, tm, "analyze_s", f"analyze {table}")
+    return int(ins), int(upd), merged
 
 
 def bulk_eligible(path: Path, fmt: str | None = None) -> bool:
@@ -286,6 +423,10 @@ def _same_as_last_load(session: Session, *, sha256: str, ids: list[str]) -> bool
         return False
     if session.execute(text("select to_regclass('camera_sources') is null")).scalar_one():
         return False
+    stored = text("""select count(*) from camera_sources
+                     where source = :s and camera_id is not null""")
+    if session.execute(stored, {"s": SOURCE}).scalar_one() < len(ids):
+        return False  # (a cheap answer for an emptied table: no array of ids shipped)
     n = session.execute(
         text("""select count(*) from camera_sources
                 where source = :s and external_id = any(:ids) and camera_id is not null"""),
@@ -336,7 +477,7 @@ def load_cameras_bulk(
         tm["views_record_s"] = time.perf_counter() - t0
         return report
     ins, upd, ids, merged = copy_upsert(
-        session, t=cols, rows=rows, keep=keep, want_ids=refresh_views
+        session, t=cols, rows=rows, keep=keep, want_ids=refresh_views, timings=tm
     )
     if merged:
         report.warnings.append(
