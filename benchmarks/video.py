@@ -23,7 +23,10 @@ Prints, in one run, on the bundled clip (480x360 H.264, 10 fps, 795 frames):
 * face blur (``--faces-only`` runs just this): detection recall of YuNet (geo/video/faces.py)
   and of the **baseline** Haar cascade on real photographs shipped by scikit-image (astronaut,
   cameraman, tilted copies, 100 LFW faces and 100 non-faces pasted on clip frames, negatives),
-  the cost per 480x360 frame, and a 20 s clip decoded, face-blurred and written as H.264.
+  the cost per 480x360 frame, and a 20 s clip decoded, face-blurred and written as H.264: as
+  last session (the stages in turn) and as ``archive.cut_clip`` now cuts it from a remuxed
+  archive (the stages overlapping in threads; ``--blur-clip-only`` runs just this, with the
+  masks-only clip as the baseline, the two taking turns).
 
 Uses its own database ``goldentime_bench_video`` on the embedded cluster (never the service's)
 and a temporary video dir. Run: ``.venv/bin/python benchmarks/video.py [--quick]``.
@@ -404,8 +407,9 @@ def face_blur(n: int) -> None:
     cv2.setNumThreads(-1)  # OpenCV's default (all cores), as the service runs
 
     print(
-        "\na 20 s clip: decode 200 frames + face-blur filter (chunks of 50, as archive.cut_clip)"
-        f" + H.264 (PyAV), {cv2.getNumThreads()} cv2 threads:"
+        "\na 20 s clip, as last session: decode 200 frames, then the filter, then H.264 (PyAV), "
+        f"in turn by chunks of 50, {cv2.getNumThreads()} cv2 threads, load avg "
+        f"{os.getloadavg()[0]:.1f}:"
     )
     runs: tuple[tuple[str, Callable[[np.ndarray], list[Box]] | None, int], ...] = (
         ("no face blur (masks only)", None, 1),
@@ -428,19 +432,97 @@ def face_blur(n: int) -> None:
             cpu.append(time.process_time() - c0)
         print(f"  {label:44s} wall p50 {pct(wall, 50):5.2f} s  CPU p50 {pct(cpu, 50):5.2f} s")
     privacy.detect_faces = real
+    archive_blur_clips(max(3, n // 10))
     cv2.setNumThreads(threads)
+
+
+class _Every:
+    """A face-blur filter whose clip stream detects on every ``every``-th frame."""
+
+    def __init__(self, inner: Any, every: int) -> None:
+        self.inner, self.every = inner, every
+        self.face_blur, self.polygons = inner.face_blur, inner.polygons
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        return self.inner(frame)
+
+    def stream(self, frames: Any) -> Any:
+        return self.inner.stream(frames, every=self.every)
+
+
+def archive_blur_clips(n: int, *, full: bool = True) -> None:
+    """A 20 s clip as the service cuts it (``archive.cut_clip`` on an archive of remuxed H.264
+    segments, as the remux recorder leaves it): decode, filter and H.264 encode overlapping in
+    threads; masks only (the baseline) and face blur, in this run, the rows taking turns (one
+    clip each, ``n`` rounds after a warm-up) so that a change in load hits them alike. Without
+    ``full`` only the baseline and ours (``--blur-clip-only``)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from geo.video import archive, faces, privacy
+    from geo.video.sources import camera_clip_path
+
+    eng = create_engine(_bench_db())
+    masks = [{"points": [[20, 20], [180, 20], [180, 120], [20, 120]]}]
+    runs: list[tuple[str, Callable[[np.ndarray], list[Box]] | None, int]] = [
+        ("masks only (the no-blur baseline)", None, 1),
+        ("masks + ours: YuNet every 3rd, interpolated", faces.detect_faces, 3),
+    ]
+    if full:
+        runs += [
+            ("masks + Haar every 5th frame", haar_detect, 5),
+            ("masks + YuNet every frame", faces.detect_faces, 1),
+        ]
+    real = privacy.detect_faces
+    load0 = os.getloadavg()[0]
+    wall: dict[str, list[float]] = {r[0]: [] for r in runs}
+    cpu: dict[str, list[float]] = {r[0]: [] for r in runs}
+    with Session(eng) as s:
+        cam, t0, _ = _bench_archive(s, camera_clip_path())
+        rng = np.random.default_rng(3)
+        for k in range(n + 1):
+            for label, fn, every in runs:
+                privacy.detect_faces = real if fn is None else fn  # type: ignore[assignment]
+                st = t0 + dt.timedelta(seconds=float(rng.uniform(5, 55)))
+                filt = _Every(privacy.FrameFilter(masks, face_blur=fn is not None), every)
+                w0, c0 = time.perf_counter(), time.process_time()
+                c = archive.cut_clip(
+                    s, camera_id=cam, start=st, end=st + dt.timedelta(seconds=20), transform=filt
+                )
+                if k:  # the first round is a warm-up
+                    wall[label].append(time.perf_counter() - w0)
+                    cpu[label].append(time.process_time() - c0)
+                assert c.frames == 200
+                c.path.unlink()
+        privacy.detect_faces = real
+        s.rollback()
+    eng.dispose()
+    shutil.rmtree(_settings().video_dir, ignore_errors=True)  # _bench_archive's folder
+    print(
+        "\na 20 s clip (200 frames) cut from a remuxed H.264 archive by archive.cut_clip, H.264 "
+        f"out, {cv2.getNumThreads()} cv2 threads, {n} rounds, load avg {load0:.1f} at the start, "
+        f"{os.getloadavg()[0]:.1f} at the end:"
+    )
+    for label, *_ in runs:
+        print(
+            f"  {label:44s} wall p50 {pct(wall[label], 50):5.2f} s  p95 "
+            f"{pct(wall[label], 95):5.2f} s  CPU p50 {pct(cpu[label], 50):5.2f} s"
+        )
 
 
 # --- recorder: remux vs today's re-encoding, per camera-second and measured --------------------
 
 
-def recorder_cpu(kind: str, frames: int, interval_s: float = 1.0) -> dict[str, float]:
+def recorder_cpu(
+    kind: str, frames: int, interval_s: float = 1.0, fragmented: bool = True
+) -> dict[str, float]:
     """CPU ms per camera-second (10 frames) of one recorder pipeline on the camera clip (H.264,
     key frame every second), one thread, 60 s segments written to a temp dir, motion on.
 
     ``encode``: today's recorder: OpenCV decodes every frame, ``mp4v`` segment write, motion on
     every 2nd frame. ``remux``: the camera's packets into MP4 segments (no decode, no encode),
-    key frames decoded to 160 px grey for motion (what ``goldentime record`` does now)."""
+    key frames decoded to 160 px grey for motion (what ``goldentime record`` does now; segments
+    are fragmented MP4, a fragment per key frame, as the recorder writes them)."""
     from geo.video.encode import RemuxWriter, VideoFileWriter
     from geo.video.motion import MotionDetector
     from geo.video.sources import PacketSource, camera_stream_url
@@ -486,7 +568,9 @@ def recorder_cpu(kind: str, frames: int, interval_s: float = 1.0) -> dict[str, f
             if pkt.is_keyframe and (w is None or w.frames >= per_seg):
                 if w is not None:
                     w.close()
-                w = RemuxWriter(tmp / f"s{n}.mp4", template=src.stream, fps=src.fps)
+                w = RemuxWriter(
+                    tmp / f"s{n}.mp4", template=src.stream, fps=src.fps, fragmented=fragmented
+                )
             if w is not None:
                 w.write(pkt, pts=pts, dts=dts)
             n += 1
@@ -545,6 +629,7 @@ def measured_run(n_cams: int, seconds: float, *, remux: bool, procs: int = 2) ->
 
     from geo.settings import get_settings
     from geo.video.recorder import record_processes
+    from geo.video.remux import segment_decodes
     from geo.video.sources import camera_stream_url
 
     url = _bench_db()
@@ -595,7 +680,7 @@ def measured_run(n_cams: int, seconds: float, *, remux: bool, procs: int = 2) ->
                 {"i": ids},
             ).all()
         sample = segs[:: max(1, len(segs) // 20)]
-        ok = sum(_decodes(p, f) for p, f in sample)
+        ok = sum(segment_decodes(p, f) for p, f in sample)
     finally:
         with eng.begin() as c:
             c.execute(text("delete from cameras where id = any(:i)"), {"i": ids})
@@ -638,15 +723,6 @@ def _sample_children(seconds: float, out: dict[str, float]) -> None:
     c0, t0 = cpu(), time.perf_counter()
     time.sleep(window)
     out["cpu_s"], out["window_s"] = cpu() - c0, time.perf_counter() - t0
-
-
-def _decodes(path: str, frames: int) -> bool:
-    cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n == frames
 
 
 def egress_remux(n: int) -> list[tuple[str, float, float]]:
@@ -702,12 +778,15 @@ def recorder_section(frames: int, n_measured: int, seconds: float, baseline_meas
     print("\nrecorder + motion, per camera (camera clip: H.264, key frame every 1 s, 10 fps):")
     print(f"  {'recorder':58s} {'CPU ms/cam-s':>12s} {'cams/2 cores':>12s}")
     cap: dict[str, float] = {}
+    recorder_cpu("remux", 50)  # warm-up: the clip's packet index and PyAV, paid once per process
     for kind, label, every in (
         ("encode", "baseline: decode + mp4v encode + motion every 2nd frame", 1.0),
         ("remux", "ours: remux packets + motion on key frames (160 px grey)", 1.0),
+        ("remux-plain", "ours with plain MP4 segments (not fragmented)", 1.0),
         ("remux2", "ours, --motion-interval-s 2 (every 2nd key frame)", 2.0),
     ):
-        r = recorder_cpu(kind.rstrip("2"), frames, every)
+        base = "encode" if kind == "encode" else "remux"
+        r = recorder_cpu(base, frames, every, fragmented=kind != "remux-plain")
         cap[kind] = 2000 / r["ms_per_cam_s"]
         print(f"  {label:58s} {r['ms_per_cam_s']:12.2f} {cap[kind]:12.0f}")
     print(f"  remux vs baseline: {cap['remux'] / cap['encode']:.1f}x the cameras per CPU")
@@ -735,6 +814,9 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=1590, help="frames per pipeline (2 loops)")
     ap.add_argument("--quick", action="store_true", help="fewer frames and samples")
     ap.add_argument("--faces-only", action="store_true", help="only the face-blur section")
+    ap.add_argument(
+        "--blur-clip-only", action="store_true", help="only the 20 s blurred clip vs no blur"
+    )
     ap.add_argument("--recorder-only", action="store_true", help="only the recorder section")
     ap.add_argument("--cameras", type=int, default=200, help="measured remux run: cameras")
     ap.add_argument("--seconds", type=float, default=30, help="measured runs: seconds")
@@ -748,6 +830,9 @@ def main() -> None:
         rows = egress(8 if a.quick else 20) + egress_remux(8 if a.quick else 20)
         for label, p50, p95 in rows:
             print(f"  {label:58s} p50 {p50:7.1f}  p95 {p95:7.1f}")
+        return
+    if a.blur_clip_only:
+        archive_blur_clips(10 if a.quick else 20, full=False)
         return
     if a.faces_only:
         face_blur(20 if a.quick else 50)

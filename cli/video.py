@@ -66,6 +66,7 @@ def status() -> None:
         )
         gap = (
             f" gap={r['gap_start']}..{r['gap_end'] or 'open'} from={r['gap_from_holder']}"
+            f" recovered={r['gap_recovered']} discarded={len(r['gap_discarded'] or [])}"
             if r["gap_start"] is not None or r["gap_from_holder"]
             else ""
         )

@@ -278,3 +278,142 @@ def test_next_clip_chunk_keeps_blurring_a_face_found_at_the_end_of_the_last(
         )
     # the first frame of the next chunk blurs it (a one-frame miss), later frames do not
     assert chunks == [[True] * 4, [True, False, False, False]]
+
+
+# --- the clip path as the service runs it: archive -> decode thread -> stream -> encode thread --
+
+
+@pytest.fixture
+def face_archive(session, tmp_path: Path, clip_frames: list[np.ndarray]):
+    """A camera whose archive holds 4 s (40 frames) of a real face (the astronaut, 48 px)
+    crossing a PETS frame at 6 px a frame: (camera id, start, raw frames, face rect per frame)."""
+    import datetime as dt
+
+    from sqlalchemy import text
+
+    from geo.settings import get_settings
+    from geo.video import archive
+    from geo.video.encode import VideoFileWriter
+
+    s = 48 / (ASTRO_FACE[3] - ASTRO_FACE[1])
+    face = cv2.resize(bgr(data.astronaut()), None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    fx0, fy0, fx1, fy1 = (round(v * s) for v in ASTRO_FACE)
+    crop = face[fy0 - 8 : fy1 + 8, fx0 - 8 : fx1 + 8]
+    background = clip_frames[0]
+    assert faces.detect_faces(background) == []
+    frames, rects = [], []
+    for j in range(40):
+        f = background.copy()
+        x, y = 40 + 6 * j, 140
+        f[y : y + crop.shape[0], x : x + crop.shape[1]] = crop
+        frames.append(f)
+        rects.append((x + 8, y + 8, x + crop.shape[1] - 8, y + crop.shape[0] - 8))
+    src = tmp_path / "moving_face.mp4"
+    with VideoFileWriter(src, fps=10, width=480, height=360, backend="cv2-mp4v") as w:
+        for f in frames:
+            w.write(f)
+    old = get_settings().video_dir
+    get_settings().video_dir = tmp_path / "video"
+    cam = session.execute(
+        text(
+            "insert into cameras (source, external_id, name, geom) values ('test', 'face-blur', "
+            "'face blur', st_setsrid(st_makepoint(127.36, 36.36), 4326)) returning id"
+        )
+    ).scalar_one()
+    t0 = dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.UTC)
+    try:
+        archive.import_video(session, camera_id=cam, path=src, start_at=t0, segment_s=2)
+        yield cam, t0, frames, rects
+    finally:
+        get_settings().video_dir = old
+
+
+def detail(img: np.ndarray) -> float:
+    """Fine detail of an image region: the variance of its Laplacian (grey)."""
+    grey = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_BGR2GRAY)
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+
+
+def _decoded(path: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        out.append(f)
+    cap.release()
+    return out
+
+
+def test_clip_cut_from_the_archive_blurs_a_moving_face_on_every_frame(
+    session, face_archive, tmp_path: Path
+) -> None:
+    """Detection runs on every 3rd frame only, in threads beside decoding and encoding: yet on
+    every frame of the H.264 clip that leaves, the face is blurred where it is (its fine detail,
+    the Laplacian's variance, is gone; the codec alone keeps most of it elsewhere), and the
+    background far from it is untouched."""
+    import datetime as dt
+
+    from geo.video import archive
+
+    cam, t0, raw, rects = face_archive
+    assert sum(centre_in(faces.detect_faces(f), r) for f, r in zip(raw, rects, strict=True)) >= 35
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    clip = archive.cut_clip(
+        session,
+        camera_id=cam,
+        start=t0,
+        end=t0 + dt.timedelta(seconds=4),
+        transform=privacy.FrameFilter([], face_blur=True),
+        out_dir=out_dir,
+    )
+    got = _decoded(clip.path)
+    assert clip.frames == len(got) == 40 and clip.segments == 2
+    for j, (o, b, rect) in enumerate(zip(got, raw, rects, strict=True)):
+        x0, y0, x1, y1 = rect
+        assert detail(o[y0:y1, x0:x1]) < 0.1 * detail(b[y0:y1, x0:x1]), j
+        assert detail(o[260:, :]) > 0.3 * detail(b[260:, :]), j  # what H.264 alone does
+        face_diff = np.abs(o[y0:y1, x0:x1].astype(int) - b[y0:y1, x0:x1].astype(int)).mean()
+        far_diff = np.abs(o[260:, :].astype(int) - b[260:, :].astype(int)).mean()  # codec only
+        assert face_diff > 4 * far_diff and face_diff > 8, (j, face_diff, far_diff)
+    clip.path.unlink()
+    assert list(out_dir.iterdir()) == []
+
+
+def test_clip_detection_failure_mid_clip_leaves_nothing(
+    session, face_archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The detector failing on a later frame (model gone, 503) fails the whole clip: no file is
+    left behind, nothing half-blurred leaves, and the decode and encode threads stop."""
+    import datetime as dt
+    import threading
+
+    from geo.video import archive
+
+    cam, t0, _, _ = face_archive
+    calls = []
+
+    def failing(frame: np.ndarray) -> list[faces.Box]:
+        calls.append(1)
+        if len(calls) >= 6:
+            raise Unavailable("face detector model not installed", field="face_blur")
+        return []
+
+    monkeypatch.setattr(privacy, "detect_faces", failing)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(Unavailable) as e:
+        archive.cut_clip(
+            session,
+            camera_id=cam,
+            start=t0,
+            end=t0 + dt.timedelta(seconds=4),
+            transform=privacy.FrameFilter([], face_blur=True),
+            out_dir=out_dir,
+        )
+    assert e.value.field == "face_blur"
+    assert list(out_dir.iterdir()) == []
+    names = {t.name for t in threading.enumerate() if t.is_alive()}
+    assert not names & {"clip-decode", "clip-encode"}

@@ -26,13 +26,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import cv2
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.db import session_scope
 from geo.video import leases
+from geo.video.remux import file_tag, segment_decodes
 from geo.video.sources import PacketSource, camera_clip_path, camera_stream_url
 
 TAKEOVER_DEADLINE_S = 15.0  # the issue's functional deadline
@@ -159,15 +159,6 @@ def _poll(cond: Any, timeout_s: float, every_s: float = 0.25) -> Any:
         time.sleep(every_s)
 
 
-def _decodes(path: str, frames: int) -> bool:
-    cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n == frames
-
-
 @pytest.mark.slow
 def test_kill_9_recorder_cameras_taken_over(
     engine: Any, camera_server: CameraServer, tmp_path: Path
@@ -223,6 +214,10 @@ def test_kill_9_recorder_cameras_taken_over(
         victim_holder = ls[lost[0]].holder
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
+        # what it was writing: fragmented MP4s that nobody will close
+        left = sorted((tmp_path / "video").glob(f"*/*/*_{file_tag(victim_holder)}.partial.mp4"))
+        left_cams = {int(f.parent.parent.name) for f in left}
+        assert left and left_cams <= set(lost), left  # (one per camera it was recording)
 
         def _taken_over() -> bool:
             now_ls = _leases(lost)
@@ -260,6 +255,39 @@ def test_kill_9_recorder_cameras_taken_over(
         for g in gaps:
             assert g.gap_start is not None and g.gap_end > g.gap_start
             assert g.to_holder != victim_holder
+
+        # the new holders finalise the dead one's partial files: each is indexed up to its last
+        # whole fragment (the gap then starts at its end) or, with nothing decodable, deleted
+        # and named in the gap row; none is left unaccounted for
+        def _accounted() -> dict[int, Any]:
+            with session_scope() as s:
+                rows = s.execute(
+                    text(
+                        "select * from recorder_gaps where camera_id = any(:ids) "
+                        "and from_holder = :h and recovered + cardinality(discarded) > 0"
+                    ),
+                    {"ids": list(left_cams), "h": victim_holder},
+                ).all()
+            done = not any(f.exists() for f in left)
+            return {r.camera_id: r for r in rows} if done and len(rows) == len(left_cams) else {}
+
+        accounted = _poll(_accounted, 30)
+        assert accounted, (left, _logs(tmp_path))
+        with session_scope() as s:
+            for f in left:
+                cam = int(f.parent.parent.name)
+                g = accounted[cam]
+                final = str(f).removesuffix(".partial.mp4") + ".mp4"
+                seg = s.execute(
+                    text("select * from video_segments where path = :p"), {"p": final}
+                ).one_or_none()
+                discarded = [d.split(" ")[0] for d in g.discarded]
+                assert (seg is not None) != (f.name in discarded), (f, seg, g.discarded)
+                if seg is not None:
+                    assert segment_decodes(final, seg.frames) and seg.end_at > seg.start_at
+                    assert g.gap_start >= seg.end_at and g.recovered >= 1
+                else:
+                    assert not Path(final).exists()
         with session_scope() as s:
             status = {r["camera_id"]: r for r in leases.fleet_status(s)}
         for c in lost:
@@ -280,7 +308,8 @@ def test_kill_9_recorder_cameras_taken_over(
             p.wait(timeout=60)
         assert all(r.holder is None for r in _leases(ids).values())
 
-        # every indexed segment opens and decodes completely; none is a partial file
+        # every indexed segment opens and decodes completely; no partial file is left anywhere
+        assert not list((tmp_path / "video").glob("*/*/*.partial.mp4"))
         with session_scope() as s:
             segs = s.execute(
                 text("select path, frames, codec from video_segments where camera_id = any(:ids)"),
@@ -289,7 +318,7 @@ def test_kill_9_recorder_cameras_taken_over(
         assert segs
         for seg in segs:
             assert not seg.path.endswith(".partial.mp4") and seg.codec == "avc1"
-            assert _decodes(seg.path, seg.frames), seg
+            assert segment_decodes(seg.path, seg.frames), seg
     finally:
         for p in procs:
             if p.poll() is None:
@@ -379,7 +408,7 @@ def test_remux_recorder_stores_the_camera_stream(engine: Any, tmp_path: Path) ->
                 pk = [p for p in c.demux(c.streams.video[0]) if p.size]
             assert len(pk) == seg.frames and pk[0].is_keyframe
             assert sum(bytes(p) in camera_packets for p in pk) == len(pk)
-            assert _decodes(seg.path, seg.frames)
+            assert segment_decodes(seg.path, seg.frames)
             # cut at the first key frame after a 2 s boundary: at most one GOP (1 s) late
             late = seg.start_at.timestamp() % 2
             assert seg is segs[0] or late < 1.0 + 1e-6, late
@@ -405,7 +434,7 @@ def test_remux_recorder_stores_the_camera_stream(engine: Any, tmp_path: Path) ->
         with av.open(str(clip.path)) as c:
             pk = [p for p in c.demux(c.streams.video[0]) if p.size]
         assert pk[0].is_keyframe and all(bytes(p) in camera_packets for p in pk)
-        assert len(pk) == clip.frames and _decodes(str(clip.path), clip.frames)
+        assert len(pk) == clip.frames and segment_decodes(str(clip.path), clip.frames)
         assert masked.start <= clip.start and masked.frames >= clip.frames  # frame-exact cut
         assert masked.start < start + dt.timedelta(seconds=0.1)
         with av.open(str(masked.path)) as c:
@@ -427,3 +456,223 @@ def test_status_lists_holder_and_state(engine: Any) -> None:
         assert isinstance(row["since"], dt.datetime)
     finally:
         _cleanup(ids)
+
+
+# --- what a killed recorder leaves: partial segments ---------------------------------------------
+
+
+def _partial(root: Path, cam: int, start: dt.datetime, packets: int, holder: str) -> Path:
+    """The ``*.partial.mp4`` a recorder killed after ``packets`` packets of a segment leaves: the
+    bytes its fragmented writer has put on disk so far (the writer is still open)."""
+    from geo.video.encode import RemuxWriter
+
+    day = root / str(cam) / start.strftime("%Y%m%d")
+    day.mkdir(parents=True, exist_ok=True)
+    stem = f"{cam}_{start.strftime('%Y%m%dT%H%M%S_%fZ')}_{file_tag(holder)}"
+    out = day / f"{stem}.partial.mp4"
+    with PacketSource(camera_stream_url().replace("loop=1", "loop=0&pace=0")) as src:
+        w = RemuxWriter(root / f"{stem}.writing", template=src.stream, fps=src.fps, fragmented=True)
+        for _ in range(packets):
+            _, pkt, pts, dts = src.read()
+            w.write(pkt, pts=pts, dts=dts)
+        shutil.copyfile(w.path, out)  # what kill -9 leaves behind
+        w.close()
+        w.path.unlink()
+    return out
+
+
+def test_partial_segments_are_recovered_or_discarded(engine: Any, tmp_path: Path) -> None:
+    """A killed recorder's fragmented partial segment decodes up to its last whole fragment: it
+    is indexed with its true end (a torn last fragment cut off); one with nothing decodable (killed
+    in its first fragment; a plain MP4 without index; damaged bytes) is deleted, never indexed.
+    The new holder reports both in its gap row, and the gap starts where the recovery ends."""
+    from geo.video.remux import recover_partial
+
+    (cam,) = _cameras(1)
+    dead, new = "deadhost:11:aa", "newhost:22:bb"
+    t0 = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=60)
+    root = tmp_path / "video"
+    try:
+        with session_scope() as s:
+            leases.claim(s, holder=dead, capacity=1, pool=[cam])
+            s.execute(
+                text("update recorder_leases set expires_at = now() where camera_id = :c"),
+                {"c": cam},
+            )
+        with session_scope() as s:
+            (took,) = leases.claim(s, holder=new, capacity=1, pool=[cam])
+        assert took.took_over_from == dead
+        whole = _partial(root, cam, t0, 35, dead)  # 3 whole fragments of 10 frames + 5 in memory
+        torn = _partial(root, cam, t0 + dt.timedelta(seconds=10), 35, dead)
+        os.truncate(torn, torn.stat().st_size - 1000)  # the 3rd fragment only half written
+        empty = _partial(root, cam, t0 + dt.timedelta(seconds=20), 5, dead)  # header only
+        bad = _partial(root, cam, t0 + dt.timedelta(seconds=30), 35, dead)
+        with bad.open("r+b") as f:  # damaged bytes inside a whole fragment
+            f.seek(bad.stat().st_size // 2)
+            f.write(bytes(64))
+        out = leases.recover_partials(camera_id=cam, holder=new, video_dir=root, idle_s=0)
+        assert out == {
+            "recovered": [whole.name, torn.name],
+            "discarded": [empty.name, bad.name],
+        }
+        assert not list(root.glob("*/*/*.partial.mp4"))
+        with session_scope() as s:
+            segs = s.execute(
+                text("select * from video_segments where camera_id = :c order by start_at"),
+                {"c": cam},
+            ).all()
+            gap = s.execute(
+                text("select * from recorder_gaps where camera_id = :c"), {"c": cam}
+            ).one()
+        assert [(g.frames, g.start_at) for g in segs] == [
+            (30, t0),
+            (20, t0 + dt.timedelta(seconds=10)),
+        ]
+        for g in segs:
+            assert g.end_at == g.start_at + dt.timedelta(seconds=g.frames / 10)
+            assert g.path.endswith(f"_{file_tag(dead)}.mp4") and segment_decodes(g.path, g.frames)
+        assert gap.from_holder == dead and gap.to_holder == new and gap.recovered == 2
+        assert [d.split(" ")[0] for d in gap.discarded] == [empty.name, bad.name]
+        assert gap.gap_start == segs[-1].end_at
+        # a recorder outside the fleet (encoding mp4v, a plain MP4) killed: no index, no frame
+        import cv2
+        import numpy as np
+
+        plain = root / str(cam) / "x" / f"{cam}_20261201T000000_000000Z.partial.mp4"
+        plain.parent.mkdir()
+        w = cv2.VideoWriter(str(plain), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))  # type: ignore[attr-defined]
+        for _ in range(30):
+            w.write(np.zeros((48, 64, 3), np.uint8))
+        snapshot = plain.read_bytes()
+        w.release()
+        plain.write_bytes(snapshot)
+        with session_scope() as s:
+            assert recover_partial(s, path=plain) is None
+        assert not plain.exists()
+    finally:
+        _cleanup([cam])
+
+
+# --- retention across recorders ------------------------------------------------------------------
+
+
+@pytest.fixture
+def fleet_camera(engine: Any, tmp_path: Path) -> Iterator[int]:
+    """One camera (the looping camera clip) and a temporary video folder; removed after the test
+    (list it before ``session``: a share in the test's transaction holds the camera row)."""
+    from geo.settings import get_settings
+
+    (cam,) = _cameras(1)
+    with session_scope() as s:
+        s.execute(
+            text("update cameras set stream_url = :u where id = :c"),
+            {"u": camera_stream_url(), "c": cam},
+        )
+    old = get_settings().video_dir
+    get_settings().video_dir = tmp_path / "video"
+    try:
+        yield cam
+    finally:
+        get_settings().video_dir = old
+        _cleanup([cam])
+
+
+@pytest.mark.slow
+def test_retention_and_shares_across_recorders(
+    fleet_camera: int, session: Session, make_user: Any, tmp_path: Path
+) -> None:
+    """Recorder A records a camera and dies mid-segment; recorder B takes it over (and finalises
+    A's partial segment). 40 days later retention deletes the segments of both, whoever recorded
+    them, except those an active case share covers: its window spans the take-over, so it keeps
+    A's last segment and B's first; a revoked share protects nothing."""
+    from geo.access.shares import create_share
+    from geo.video import archive
+    from geo.video.recorder import INDEXER, CameraRecorder
+
+    cam, root = fleet_camera, tmp_path / "video"
+    a, b = "rec-a:101:aa", "rec-b:202:bb"
+    with session_scope() as s:
+        leases.claim(s, holder=a, capacity=1, pool=[cam])
+    rec_a = CameraRecorder(
+        camera_id=cam,
+        url=camera_stream_url(),
+        segment_s=2,
+        video_dir=root,
+        stop=threading.Event(),
+        deadline=time.monotonic() + 4.5,
+        motion=False,
+        holder=a,
+    )
+    rec_a.run()
+    assert INDEXER.flush() and rec_a.segments >= 2, rec_a.errors
+    assert rec_a.last_at is not None
+    # A dies 1.5 s into its next segment (one whole fragment on disk); its lease expires
+    part = _partial(root, cam, rec_a.last_at + dt.timedelta(seconds=0.1), 15, a)
+    os.utime(part, (time.time() - 30, time.time() - 30))  # untouched since
+    time.sleep(1.5)
+    with session_scope() as s:
+        s.execute(
+            text("update recorder_leases set expires_at = now() where camera_id = :c"), {"c": cam}
+        )
+    out = leases.run_fleet(
+        capacity=1, pool=[cam], segment_s=2, duration_s=6, motion=False, holder=b, renew_s=0.5
+    )
+    assert out[cam]["segments"] >= 2 and not out[cam]["errors"], out
+    assert not list(root.glob("*/*/*.partial.mp4"))  # A's was finalised by B
+    # 40 days later (the camera's retention is the default 30 days)
+    with session_scope() as s:
+        s.execute(
+            text(
+                "update video_segments set start_at = start_at - interval '40 days', "
+                "end_at = end_at - interval '40 days' where camera_id = :c"
+            ),
+            {"c": cam},
+        )
+    segs = session.execute(
+        text("select * from video_segments where camera_id = :c order by start_at"), {"c": cam}
+    ).all()
+    by_a = [g for g in segs if g.path.endswith(f"_{file_tag(a)}.mp4")]
+    by_b = [g for g in segs if g.path.endswith(f"_{file_tag(b)}.mp4")]
+    assert len(by_a) >= 3 and len(by_b) >= 2 and len(by_a) + len(by_b) == len(segs)
+    assert by_a[-1].end_at <= by_b[0].start_at  # A's, including the one B recovered, then B's
+    op = make_user("fleet-purge-op", role="operator", agency="Daejeon CCTV Centre")
+    officer = make_user("fleet-purge-officer")
+    create_share(  # a case window across the take-over
+        session,
+        kind="push",
+        granted_by=op,
+        to_user=officer,
+        camera_ids=[cam],
+        reason="case 2026-91",
+        past_start=by_a[-1].end_at - dt.timedelta(seconds=0.5),
+        past_end=by_b[0].start_at + dt.timedelta(seconds=0.5),
+    )
+    revoked = create_share(  # would cover every segment, but is revoked
+        session,
+        kind="push",
+        granted_by=op,
+        to_user=officer,
+        camera_ids=[cam],
+        reason="case 2026-92",
+        past_start=segs[0].start_at,
+        past_end=segs[-1].end_at,
+    )
+    revoked.revoked_at = dt.datetime.now(dt.UTC)
+    session.flush()
+
+    # and a recorder outside the fleet was killed 2 h ago: purge finalises what it left
+    stray = _partial(root, cam, dt.datetime.now(dt.UTC) - dt.timedelta(hours=2), 25, "x")
+    stray = stray.rename(stray.with_name(stray.name.replace("_x.partial", ".partial")))
+    os.utime(stray, (time.time() - 7200, time.time() - 7200))
+
+    res = archive.purge(session)
+    kept = {by_a[-1].id, by_b[0].id}
+    assert set(res["kept_ids"]) == kept and res["deleted"] == len(segs) - 2
+    assert res["partials_recovered"] == [stray.name] and res["partials_discarded"] == []
+    left = session.execute(
+        text("select id, path, frames from video_segments where camera_id = :c"), {"c": cam}
+    ).all()
+    assert {g.id for g in left} - kept == {g.id for g in left if g.path.endswith("Z.mp4")}
+    assert [g.frames for g in left if g.id not in kept] == [20]  # recovered, not yet expired
+    for g in segs:
+        assert Path(g.path).exists() == (g.id in kept), g.path

@@ -11,14 +11,18 @@ deleted by :func:`purge`, unless an active share still covers it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import queue
 import tempfile
+import threading
+from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -29,12 +33,20 @@ from geo.errors import InvalidInput, NotFound, Unavailable
 from geo.models.video import VideoSegment
 from geo.settings import get_settings
 from geo.times import aware
-from geo.video.encode import NO_PROBE_DECODE, REMUX_CODECS, VideoFileWriter, clip_backend
+from geo.video.encode import (
+    NO_PROBE_DECODE,
+    REMUX_CODECS,
+    SEGMENT_OPEN,
+    BackgroundWriter,
+    VideoFileWriter,
+    clip_backend,
+)
 
 FrameFn = Callable[[np.ndarray], np.ndarray]
+T = TypeVar("T")
 
-#: Frames a clip filter sees at once (5 s at 10 fps, about 26 MB at 480x360).
-CLIP_CHUNK_FRAMES = 50
+#: Frames the decoding thread of a clip may run ahead of the filter (about 8 MB at 480x360).
+CLIP_DECODE_AHEAD = 16
 
 
 def _utc(t: dt.datetime, field: str) -> dt.datetime:
@@ -171,7 +183,7 @@ def _segment_frames(
     if not os.path.exists(seg.path):
         raise Unavailable(f"segment file missing: {seg.path}", field="archive")
     try:
-        c = av.open(seg.path, stream_options=NO_PROBE_DECODE)
+        c = av.open(seg.path, options=SEGMENT_OPEN, stream_options=NO_PROBE_DECODE)
     except Exception:
         raise Unavailable(f"segment file unreadable: {seg.path}", field="archive") from None
     with c:
@@ -197,9 +209,17 @@ def _bgr(f: Any) -> np.ndarray:
 def iter_frames(
     session: Session, *, camera_id: int, start: dt.datetime, end: dt.datetime
 ) -> Iterator[tuple[dt.datetime, np.ndarray, VideoSegment]]:
-    """Recorded frames with ``start <= t < end`` across segment boundaries, in time order."""
+    """Recorded frames with ``start <= t < end`` across segment boundaries, in time order (the
+    segments are looked up now, the frames decoded as they are taken)."""
+    return _frames_in(segments(session, camera_id=camera_id, start=start, end=end), start, end)
+
+
+def _frames_in(
+    segs: list[VideoSegment], start: dt.datetime, end: dt.datetime
+) -> Generator[tuple[dt.datetime, np.ndarray, VideoSegment], None, None]:
+    """:func:`iter_frames` over segments already looked up (no session: runs in any thread)."""
     last: dt.datetime | None = None
-    for seg in segments(session, camera_id=camera_id, start=start, end=end):
+    for seg in segs:
         first = max(0, int(np.ceil((start - seg.start_at).total_seconds() * seg.fps - 1e-6)))
         frames = _segment_frames(seg, first, threads=True)
         try:
@@ -215,6 +235,50 @@ def iter_frames(
                 yield ts, frame, seg
         finally:
             frames.close()
+
+
+def _prefetch(items: Iterator[T], depth: int) -> Generator[T, None, None]:
+    """``items`` taken by a thread of its own, up to ``depth`` ahead of the caller (decoding
+    overlaps filtering and encoding: PyAV and OpenCV release the GIL). Errors come out where the
+    item would have; closing this generator stops the thread and closes ``items``."""
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(msg: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(msg, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for x in items:
+                if not put(("item", x)):
+                    return
+            put(("end", None))
+        except BaseException as e:
+            put(("error", e))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    th = threading.Thread(target=run, name="clip-decode", daemon=True)
+    th.start()
+    try:
+        while True:
+            kind, x = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise x
+            yield x
+    finally:
+        stop.set()
+        th.join()
 
 
 @dataclass
@@ -262,7 +326,9 @@ def cut_clip(
     with ``backend`` unset, a window of remuxed (H.264/H.265) segments is cut by remuxing: the
     camera's packets from the first key frame at or after ``start`` (never a frame before the
     window asked for), no decoding, no re-encoding. Otherwise the frames are decoded and encoded
-    once (H.264 through PyAV when available)."""
+    once (H.264 through PyAV when available), decoding, filtering and encoding overlapping in
+    threads (:func:`_prefetch`, :func:`_encode_clip`): a blurred 20 s clip is about the cost of
+    its face detection spread over the cores (docs/benchmarks.md)."""
     start, end = check_clip_window(start, end)
     if backend is None and _no_pixel_change(transform):
         from geo.video.remux import remux_clip
@@ -271,57 +337,77 @@ def cut_clip(
         if clip is not None:
             return clip
     backend = backend or clip_backend()
-    writer: VideoFileWriter | None = None
     fd, name = tempfile.mkstemp(prefix=f"clip_{camera_id}_", suffix=".mp4", dir=out_dir)
     os.close(fd)
     path = Path(name)
+    segs = segments(session, camera_id=camera_id, start=start, end=end)
+    items = _prefetch(_frames_in(segs, start, end), CLIP_DECODE_AHEAD)
+    try:
+        clip = _encode_clip(items, transform, path, backend)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    finally:
+        items.close()
+    if clip is None:
+        path.unlink(missing_ok=True)
+        raise _outside(
+            session, camera_id, f"window {start.isoformat()}..{end.isoformat()}", "start"
+        )
+    return clip
+
+
+def _encode_clip(
+    items: Iterator[tuple[dt.datetime, np.ndarray, VideoSegment]],
+    transform: FrameFn | None,
+    path: Path,
+    backend: str,
+) -> Clip | None:
+    """Filter decoded frames and encode them into ``path``; ``None`` if there was no frame.
+
+    A filter that can look ahead (``stream``, as :meth:`geo.video.privacy.FrameFilter.stream`:
+    face detection on some frames, in pool threads) gets the frames as an iterator; any other
+    callable gets one frame at a time. The encoder runs in a thread of its own
+    (:class:`~geo.video.encode.BackgroundWriter`)."""
+    meta: deque[tuple[dt.datetime, VideoSegment]] = deque()
+
+    def frames() -> Iterator[np.ndarray]:
+        for ts, frame, seg in items:
+            meta.append((ts, seg))
+            yield frame
+
+    stream = getattr(transform, "stream", None)
+    out: Iterator[np.ndarray] = (
+        stream(frames())
+        if stream is not None
+        else (map(transform, frames()) if transform is not None else frames())
+    )
+    writer: BackgroundWriter | None = None
     first: dt.datetime | None = None
     last: dt.datetime | None = None
     fps = 10.0
-    segs: set[int] = set()
-    # a filter that can look ahead (FrameFilter.batch: face detection on some frames, in
-    # parallel) gets chunks of frames; any other callable gets one frame at a time
-    batch = getattr(transform, "batch", None)
-    buf: list[tuple[dt.datetime, np.ndarray, VideoSegment]] = []
-
-    def _flush() -> None:
-        nonlocal writer, first, last, fps
-        if not buf:
-            return
-        frames = [b[1] for b in buf]
-        if batch is not None:
-            frames = batch(frames)
-        elif transform is not None:
-            frames = [transform(f) for f in frames]
-        for (ts, _, seg), frame in zip(buf, frames, strict=True):
+    seg_ids: set[int] = set()
+    try:
+        for frame in out:
+            ts, seg = meta.popleft()  # the filter yields every frame, in order
             if writer is None:
                 fps = seg.fps
-                writer = VideoFileWriter(
-                    path, fps=fps, width=frame.shape[1], height=frame.shape[0], backend=backend
+                h, w = frame.shape[:2]
+                writer = BackgroundWriter(
+                    VideoFileWriter(path, fps=fps, width=w, height=h, backend=backend)
                 )
             writer.write(frame)
-            segs.add(seg.id)
+            seg_ids.add(seg.id)
             first = first or ts
             last = ts
-        buf.clear()
-
-    try:
-        for item in iter_frames(session, camera_id=camera_id, start=start, end=end):
-            buf.append(item)
-            if len(buf) >= CLIP_CHUNK_FRAMES:
-                _flush()
-        _flush()
-        if writer is None:
-            raise _outside(
-                session, camera_id, f"window {start.isoformat()}..{end.isoformat()}", "start"
-            )
-        writer.close()
     except BaseException:
         if writer is not None:
-            writer.close()
-        path.unlink(missing_ok=True)
+            with contextlib.suppress(Exception):
+                writer.close()
         raise
-    assert first is not None and last is not None
+    if writer is None or first is None or last is None:
+        return None
+    writer.close()
     return Clip(
         path=path,
         start=first,
@@ -329,7 +415,7 @@ def cut_clip(
         frames=writer.frames,
         fps=fps,
         codec=writer.codec,
-        segments=len(segs),
+        segments=len(seg_ids),
     )
 
 
@@ -397,9 +483,18 @@ def purge(
     session: Session, *, now: dt.datetime | None = None, dry_run: bool = False
 ) -> dict[str, Any]:
     """Delete segments past their camera's retention (files and rows), keeping every segment an
-    active share (not expired, not revoked) still covers; returns counts and bytes."""
+    active share (not expired, not revoked) still covers, whichever recorder wrote it; first
+    finalises the unfinished segments killed recorders left (``partials_recovered``: indexed,
+    ``partials_discarded``: nothing decodable, deleted). Returns counts and bytes."""
+    from geo.video.remux import sweep_partials
+
     now = now or dt.datetime.now(dt.UTC)
-    default_days = get_settings().video_retention_days
+    st = get_settings()
+    default_days = st.video_retention_days
+    partials: dict[str, list[str]] = {"recovered": [], "discarded": []}
+    if not dry_run:
+        idle_s = max(3600.0, 3 * st.video_segment_s)
+        partials = sweep_partials(session, video_dir=Path(st.video_dir), now=now, idle_s=idle_s)
     shares_sql = _shares_sql(session)
     protected = (
         f"exists (select 1 from ({shares_sql}) a where a.camera_id = v.camera_id "
@@ -437,6 +532,8 @@ def purge(
         "kept_ids": [r.id for r in kept],
         "bytes_freed": freed,
         "dry_run": dry_run,
+        "partials_recovered": partials["recovered"],
+        "partials_discarded": partials["discarded"],
     }
 
 

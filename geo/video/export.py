@@ -35,7 +35,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -232,8 +232,9 @@ def frame_times(
 class Watermarker:
     """The egress filter (masks, face blur) followed by the watermark, frame by frame in order.
 
-    Has ``batch`` like :class:`geo.video.privacy.FrameFilter`, so :func:`archive.cut_clip` gives
-    it chunks and face detection keeps its look-ahead. ``used`` counts frames stamped.
+    Has ``stream`` (and ``batch``) like :class:`geo.video.privacy.FrameFilter`, so
+    :func:`archive.cut_clip` gives it the frames as they come and face detection keeps its
+    look-ahead. ``used`` counts frames stamped.
     """
 
     def __init__(
@@ -274,6 +275,10 @@ class Watermarker:
 
     def batch(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         return [self._stamp(f) for f in self.inner.batch(frames)]
+
+    def stream(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        for f in self.inner.stream(frames):
+            yield self._stamp(f)
 
 
 def cut_evidence(

@@ -9,6 +9,10 @@ claiming at once never wait for, nor take, the same rows). A recorder that dies 
 machine gone) stops renewing; at most ``ttl_s + renew_s`` later another one claims its cameras
 and writes a ``recorder_gaps`` row: the camera was not recorded from the end of its last indexed
 segment to the start of the new holder's first one. A clean stop releases the leases at once.
+The dead recorder's unfinished segment (``*.partial.mp4``, a fragmented MP4) is finalised by the
+new holder in a background thread (:func:`recover_partials`): indexed up to its last whole
+fragment, or deleted when nothing in it decodes; the gap row says which (``recovered``,
+``discarded``) and starts at the end of what was recovered.
 
 Storage stays per camera (``video_dir/<camera>/<day>/``) wherever the camera is recorded; segment
 files carry the holder in their name, so two holders (say, one that stalled past its expiry and
@@ -25,6 +29,7 @@ import secrets
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from geo.db import session_scope
 from geo.settings import get_settings
+from geo.video.remux import PARTIAL_RE, file_tag, recover_partial
 
 log = logging.getLogger("goldentime.fleet")
 
@@ -41,6 +47,9 @@ log = logging.getLogger("goldentime.fleet")
 LEASE_TTL_S = 10.0
 #: Recorders renew (and claim free cameras) this often (seconds).
 RENEW_S = 2.0
+#: Another recorder's ``*.partial.mp4`` untouched this long is abandoned (a live writer flushes a
+#: fragment at every key frame, 1-2 s apart): the new holder of the camera finalises it.
+PARTIAL_IDLE_S = 5.0
 
 
 def holder_id() -> str:
@@ -193,7 +202,8 @@ def fleet_status(session: Session) -> list[dict[str, Any]]:
                 coalesce(l.expires_at > now(), false) as lease_live,
                 s.state, s.segments, s.last_frame_at, s.last_error, s.attempts,
                 g.from_holder as gap_from_holder, g.gap_start, g.gap_end,
-                extract(epoch from g.gap_end - g.gap_start) as gap_s
+                extract(epoch from g.gap_end - g.gap_start) as gap_s,
+                g.recovered as gap_recovered, g.discarded as gap_discarded
             from recorder_leases l
             full join recorder_status s on s.camera_id = l.camera_id
             left join lateral (
@@ -204,6 +214,99 @@ def fleet_status(session: Session) -> list[dict[str, Any]]:
         )
     )
     return [dict(r) for r in rows.mappings()]
+
+
+# --- what a dead recorder left --------------------------------------------------------------------
+
+
+def _report(
+    session: Session, *, camera_id: int, holder: str, path: Path, seg: Any, size: int
+) -> None:
+    """Put a finalised partial segment in the gap row of ``holder``'s take-over of the camera
+    (a new row when it claimed a free camera): recovered (the gap now starts at the end of the
+    camera's last segment not recorded by ``holder``) or discarded (file name and bytes)."""
+    args = {"c": camera_id, "h": holder, "mine": f"_{file_tag(holder)}.mp4"}
+    theirs = (
+        "(select max(end_at) from video_segments where camera_id = :c "
+        "and right(path, length(:mine)) <> :mine)"
+    )
+    gap = session.execute(
+        text(
+            "select id from recorder_gaps where camera_id = :c and to_holder = :h and detected_at "
+            ">= (select since from recorder_leases where camera_id = :c and holder = :h) "
+            "order by detected_at desc limit 1"
+        ),
+        args,
+    ).scalar_one_or_none()
+    if gap is None:
+        m = PARTIAL_RE.match(path.name)
+        gap = session.execute(
+            text(
+                f"""
+                insert into recorder_gaps (camera_id, from_holder, to_holder, gap_start, gap_end)
+                values (:c, :f, :h, {theirs}, (select min(start_at) from video_segments
+                    where camera_id = :c and right(path, length(:mine)) = :mine))
+                returning id
+                """
+            ),
+            {**args, "f": m and m["holder"]},
+        ).scalar_one()
+    if seg is not None:
+        session.execute(
+            text(
+                f"update recorder_gaps set recovered = recovered + 1, "
+                f"gap_start = coalesce({theirs}, gap_start) where id = :g"
+            ),
+            {**args, "g": gap},
+        )
+    else:
+        session.execute(
+            text("update recorder_gaps set discarded = discarded || :d where id = :g"),
+            {"g": gap, "d": [f"{path.name} ({size} bytes)"]},
+        )
+
+
+def recover_partials(
+    *,
+    camera_id: int,
+    holder: str,
+    video_dir: Path,
+    idle_s: float = PARTIAL_IDLE_S,
+    now: float | None = None,
+) -> dict[str, list[str]]:
+    """Finalise the ``*.partial.mp4`` other recorders left in the camera's folders of today and
+    yesterday (:func:`geo.video.remux.recover_partial`) once untouched for ``idle_s``, as the
+    camera's new ``holder``; each is reported in its gap row. Returns the file names
+    ``recovered`` (indexed) and ``discarded`` (deleted: nothing decodable)."""
+    out: dict[str, list[str]] = {"recovered": [], "discarded": []}
+    mine = file_tag(holder)
+    now = time.time() if now is None else now
+    days = {dt.datetime.fromtimestamp(now - d * 86400, dt.UTC).strftime("%Y%m%d") for d in (0, 1)}
+    root = Path(video_dir) / str(camera_id)
+    for p in sorted(f for day in days for f in (root / day).glob("*.partial.mp4")):
+        m = PARTIAL_RE.match(p.name)
+        if m is None or m["holder"] == mine or int(m["camera"]) != camera_id:
+            continue
+        try:
+            wait = idle_s - (time.time() - p.stat().st_mtime)
+            if wait > 0:  # written lately: give a writer that is only slow its chance to close
+                time.sleep(wait)
+                if time.time() - p.stat().st_mtime < idle_s:
+                    continue
+            size = p.stat().st_size
+            with session_scope() as s:
+                seg = recover_partial(s, path=p)
+                _report(s, camera_id=camera_id, holder=holder, path=p, seg=seg, size=size)
+        except FileNotFoundError:
+            continue  # its writer closed it meanwhile
+        except Exception as e:
+            log.error("camera %s: cannot finalise %s: %s", camera_id, p.name, e)
+            continue
+        out["recovered" if seg is not None else "discarded"].append(p.name)
+        log.info(
+            "camera %s: %s %s", camera_id, "recovered" if seg is not None else "discarded", p.name
+        )
+    return out
 
 
 # --- the fleet member --------------------------------------------------------------------------
@@ -237,6 +340,8 @@ def run_fleet(
     running: dict[int, _Running] = {}
     done: dict[int, dict[str, Any]] = {}
     last_ok = time.monotonic()
+    recovery = ThreadPoolExecutor(1, thread_name_prefix="recover")  # off the recording path
+    video_dir = Path(get_settings().video_dir)
     log.info("recorder %s: up to %d cameras", holder, capacity)
     try:
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
@@ -263,6 +368,9 @@ def run_fleet(
                 running[c.camera_id] = _start(
                     c, holder, segment_s, motion, backoff_s, motion_interval_s
                 )
+                recovery.submit(
+                    recover_partials, camera_id=c.camera_id, holder=holder, video_dir=video_dir
+                )
                 log.info(
                     "recorder %s: camera %s%s",
                     holder,
@@ -279,6 +387,7 @@ def run_fleet(
         for cid, r in running.items():
             r.thread.join(timeout=15)
             done[cid] = _summary(r.rec)
+        recovery.shutdown(wait=True)
         from geo.video.recorder import INDEXER
 
         INDEXER.flush()  # the last segments and states, before the leases go

@@ -14,7 +14,10 @@ state of each camera (``connecting``, ``recording``, ``retrying``, ``stopped``) 
 are kept in ``recorder_status`` and logged.
 
 A segment is written as ``*.partial.mp4`` and renamed when closed, so a reader never opens a file
-without its index (MP4 needs its trailer). Under a lease (:mod:`geo.video.leases`) the file name
+without its index (MP4 needs its trailer). Remuxed segments are fragmented MP4 (a fragment per key
+frame, flushed as it is written): what a recorder killed mid-segment leaves decodes up to its last
+whole fragment, and the recorder that takes the camera over finalises and indexes it
+(:func:`geo.video.remux.recover_partial`). Under a lease (:mod:`geo.video.leases`) the file name
 carries the holder, so two recorders never write one file, even while a lease changes hands.
 """
 
@@ -43,6 +46,7 @@ from geo.settings import get_settings
 from geo.video import archive
 from geo.video.encode import RemuxWriter, VideoFileWriter
 from geo.video.motion import Motion, MotionDetector, store_events
+from geo.video.remux import file_tag
 from geo.video.sources import PacketSource, open_source
 
 log = logging.getLogger("goldentime.recorder")
@@ -327,7 +331,9 @@ class CameraRecorder:
             if not key:
                 return  # a segment starts on a key frame: it must decode on its own
             seg = self._open_segment(
-                ts, src.fps, lambda p: RemuxWriter(p, template=src.stream, fps=src.fps)
+                ts,
+                src.fps,
+                lambda p: RemuxWriter(p, template=src.stream, fps=src.fps, fragmented=True),
             )
         seg.writer.write(pkt, pts=pts, dts=dts)  # type: ignore[call-arg]
         seg.last_at = self.last_at = ts
@@ -376,7 +382,7 @@ class CameraRecorder:
         day.mkdir(parents=True, exist_ok=True)
         stem = f"{self.camera_id}_{ts.strftime('%Y%m%dT%H%M%S_%fZ')}"
         if self.holder:
-            stem += "_" + "".join(ch if ch.isalnum() else "-" for ch in self.holder)
+            stem += "_" + file_tag(self.holder)
         tmp, final = day / f"{stem}.partial.mp4", day / f"{stem}.mp4"
         writer = make(tmp)
         self._seg = _Segment(

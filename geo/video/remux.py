@@ -12,7 +12,10 @@ import (an NVR export) that is H.264/H.265 is split into segments at key frames 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
+import re
+import struct
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,17 @@ from sqlalchemy.orm import Session
 from geo.errors import Unavailable
 from geo.models.video import VideoSegment
 from geo.settings import get_settings
-from geo.video.encode import NO_PROBE_DECODE, REMUX_CODECS, RemuxWriter
+from geo.video.encode import NO_PROBE_DECODE, REMUX_CODECS, SEGMENT_OPEN, RemuxWriter
+
+log = logging.getLogger("goldentime.archive")
+
+#: A recorder's unfinished segment: ``<camera>_<YYYYmmddTHHMMSS_ffffff>Z[_<holder>].partial.mp4``
+#: (:meth:`geo.video.recorder.CameraRecorder._open_segment`); ``holder`` is the recorder's
+#: :func:`file_tag`.
+PARTIAL_RE = re.compile(
+    r"^(?P<camera>\d+)_(?P<start>\d{8}T\d{6}_\d{6})Z(?:_(?P<holder>[A-Za-z0-9-]+))?"
+    r"\.partial\.mp4$"
+)
 
 
 class CannotRemux(Exception):
@@ -45,7 +58,7 @@ class _ClipMuxer:
 
         if not os.path.exists(seg.path):
             raise Unavailable(f"segment file missing: {seg.path}", field="archive")
-        with av.open(seg.path, stream_options=NO_PROBE_DECODE) as c:
+        with av.open(seg.path, options=SEGMENT_OPEN, stream_options=NO_PROBE_DECODE) as c:
             st = c.streams.video[0]
             w = self.writer
             if w is not None and (
@@ -208,4 +221,140 @@ def _split(
         n += 1
     if writer is not None and writer.frames:
         _close(writer, seg_start)
+    return out
+
+
+# --- checking and recovering segments ----------------------------------------------------------
+
+
+def file_tag(holder: str) -> str:
+    """``holder`` as it appears in segment file names (anything not alphanumeric becomes ``-``)."""
+    return "".join(ch if ch.isalnum() else "-" for ch in holder)
+
+
+def _decoded_frames(path: str | Path) -> int | None:
+    """Frames of the first video stream of ``path`` decoded one by one with FFmpeg's error
+    detection set to abort (``err_detect=explode``: a damaged packet is an error, not a silently
+    concealed picture); None when the file does not open or a packet does not decode."""
+    import av
+
+    n = 0
+    try:
+        with av.open(str(path), options=SEGMENT_OPEN) as c:
+            if not c.streams.video:
+                return None
+            st = c.streams.video[0]
+            st.thread_type = "NONE"
+            st.codec_context.options = {"err_detect": "explode"}
+            for pkt in c.demux(st):  # the last (empty) packet flushes the decoder
+                n += len(st.codec_context.decode(pkt))
+    except Exception:  # whatever FFmpeg or PyAV raise: not a segment to index
+        return None
+    return n
+
+
+def segment_decodes(path: str | Path, frames: int | None = None) -> bool:
+    """Whether every frame of the segment at ``path`` decodes without error (at least one), and
+    when ``frames`` is given, exactly that many: what may be indexed, and what the tests and the
+    benchmark check of indexed segments."""
+    n = _decoded_frames(path)
+    return bool(n) and (frames is None or n == frames)
+
+
+def _whole_prefix(path: Path) -> int:
+    """Bytes of ``path`` up to the end of its last whole top-level MP4 box, a ``moof`` counting
+    only once its ``mdat`` is whole too: what a recorder killed mid-write left that is complete."""
+    size = path.stat().st_size
+    end = whole = 0
+    with path.open("rb") as f:
+        while end + 8 <= size:
+            f.seek(end)
+            head = f.read(16)
+            n, kind = struct.unpack(">I4s", head[:8])
+            if n == 1 and len(head) == 16:
+                n = struct.unpack(">Q", head[8:16])[0]
+            elif n == 0:
+                n = size - end  # "to the end of the file": a plain MP4's mdat still open
+            if n < 8 or end + n > size:
+                break
+            end += n
+            if kind != b"moof":
+                whole = end
+    return whole
+
+
+def recover_partial(session: Session, *, path: Path) -> VideoSegment | None:
+    """Finalise a segment a recorder left unfinished (``*.partial.mp4``, it was killed): cut it
+    after its last whole fragment, check that every frame decodes, rename it to its final name
+    and index it from its start (in the name) to its true end (``start + frames / fps``).
+    A file with nothing decodable (a plain MP4 has no index until closed; a fragmented one
+    killed in its first fragment) is deleted: returns None. Never indexes a corrupt file."""
+    m = PARTIAL_RE.match(path.name)
+    if m is None:
+        raise ValueError(f"not a partial segment name: {path.name}")
+    start_at = dt.datetime.strptime(m["start"], "%Y%m%dT%H%M%S_%f").replace(tzinfo=dt.UTC)
+    final = path.with_name(path.name.removesuffix(".partial.mp4") + ".mp4")
+    if final.exists():  # its writer closed it after all (it was only stalled): a stale copy
+        path.unlink(missing_ok=True)
+        return None
+    whole = _whole_prefix(path)
+    if whole < path.stat().st_size:
+        os.truncate(path, whole)  # the torn last fragment never decodes whole: drop it
+    frames = _decoded_frames(path) if whole else None
+    if not frames:
+        path.unlink(missing_ok=True)
+        return None
+    import av
+
+    with av.open(str(path), options=SEGMENT_OPEN) as c:
+        cc = c.streams.video[0].codec_context
+        rate = c.streams.video[0].average_rate or c.streams.video[0].guessed_rate
+        fps = float(rate) if rate and 0.5 <= float(rate) <= 120 else 10.0
+        width, height, codec = int(cc.width), int(cc.height), REMUX_CODECS.get(cc.name, cc.name)
+    os.replace(path, final)
+    from geo.video.archive import add_segment
+
+    try:
+        return add_segment(
+            session,
+            camera_id=int(m["camera"]),
+            start_at=start_at,
+            end_at=start_at + dt.timedelta(seconds=frames / fps),
+            path=final,
+            frames=frames,
+            fps=fps,
+            width=width,
+            height=height,
+            codec=codec,
+        )
+    except BaseException:
+        os.replace(final, path)  # not indexed: stays a partial file, for the next attempt
+        raise
+
+
+def sweep_partials(
+    session: Session, *, video_dir: Path, now: dt.datetime, idle_s: float, days: int = 2
+) -> dict[str, list[str]]:
+    """Finalise every ``*.partial.mp4`` in the day folders of the last ``days`` days (and today)
+    untouched for ``idle_s`` (:func:`recover_partial`): what a recorder outside the fleet, or a
+    fleet nobody restarted, left behind. Run by retention (:func:`geo.video.archive.purge`)."""
+    out: dict[str, list[str]] = {"recovered": [], "discarded": []}
+    names = {(now - dt.timedelta(days=d)).strftime("%Y%m%d") for d in range(days + 1)}
+    root = Path(video_dir)
+    if not root.is_dir():
+        return out
+    for cam in root.iterdir():
+        for day in names:
+            for p in sorted((cam / day).glob("*.partial.mp4")):
+                try:
+                    if not PARTIAL_RE.match(p.name) or now.timestamp() - p.stat().st_mtime < idle_s:
+                        continue
+                    with session.begin_nested():  # one that fails leaves the others alone
+                        seg = recover_partial(session, path=p)
+                except FileNotFoundError:
+                    continue
+                except Exception as e:  # e.g. its camera was deleted meanwhile
+                    log.error("cannot finalise %s: %s", p, e)
+                    continue
+                out["recovered" if seg is not None else "discarded"].append(p.name)
     return out
