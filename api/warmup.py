@@ -3,7 +3,8 @@
 Two things cost the first request seconds unless done beforehand: the in-memory camera index
 behind national-scale cluster tiles (:func:`geo.tiles.camera_index`, about 7 s at a million
 cameras) and the numba JIT of the road-distance engine (:mod:`geo.pathfinding`: loading its
-cache, or compiling it on a fresh checkout, seconds to a minute). Each step is tried on its own;
+cache, or compiling it on a fresh checkout, seconds to a minute), and of the cameras-along
+kernel of route answers (:mod:`geo.routing.along`). Each step is tried on its own;
 a failure is logged (the request that needs it then pays the cost, or reports the error as it
 would have anyway), never fatal. ``GOLDENTIME_WARMUP=0`` turns them off (the tests do).
 """
@@ -48,9 +49,17 @@ def warm_pathfinding() -> None:
     pf.one_to_many(p, [(0, 0.0)], [[(1, 0.0)], [(2, 0.0)]])
 
 
+def warm_along() -> None:
+    """Compile (or load from numba's cache) the cameras-along kernel of route answers."""
+    from geo.routing.along import warm
+
+    warm()
+
+
 STEPS: dict[str, Callable[[], None]] = {
     "camera_index": warm_camera_index,
     "pathfinding": warm_pathfinding,
+    "along": warm_along,
 }
 
 

@@ -196,6 +196,21 @@ async def _read_pool(url: str | None = None) -> Any:
     return pool
 
 
+async def close_read_pools(timeout_s: float = 5.0) -> None:
+    """Close the read-only pools opened in the running event loop (within ``timeout_s`` each).
+
+    A pool left open when its loop ends leaves worker tasks for ``asyncio.run`` to cancel at
+    exit, which can hang it (psycopg_pool's workers may miss a cancellation while connecting).
+    """
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    for url, (owner, pool) in list(_READ_POOLS.items()):
+        if owner is loop:
+            del _READ_POOLS[url]
+            await pool.close(timeout=timeout_s)
+
+
 @asynccontextmanager
 async def read_connection(url: str | None = None) -> AsyncIterator[ConnectionReader]:
     """A pooled read-only connection for one request (the pool is per process and URL)."""

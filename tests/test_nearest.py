@@ -368,18 +368,32 @@ def test_async_path_matches_the_sync_ranking(session: Session) -> None:
 
 
 def test_read_connection_refuses_writes(engine: Any, sample_loaded: Any) -> None:
-    """The API's read-only pool: autocommit, and PostgreSQL refuses any write on it."""
+    """The API's read-only pool: autocommit, and PostgreSQL refuses any write on it.
+
+    Bounded: every wait has a deadline, and the pool is closed inside the loop that opened it
+    (a pool left open hung ``asyncio.run`` once, cancelling its workers at exit).
+    """
+    import asyncio
+
     import psycopg
     from sqlalchemy import text as sa_text
 
-    from geo.db import read_connection
+    from geo.db import close_read_pools, read_connection
 
-    async def go() -> None:
+    async def check() -> None:
         async with read_connection(engine.url.render_as_string(hide_password=False)) as r:
             rows = await r.fetch(sa_text("select count(*) as n from cameras"), {})
             assert rows[0]["n"] > 0
             with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
                 await r.fetch(sa_text("delete from cameras where id = :i"), {"i": -1})
+
+    async def go() -> None:
+        try:
+            await asyncio.wait_for(check(), timeout=60)
+        finally:
+            await asyncio.wait_for(close_read_pools(timeout_s=5), timeout=15)
+        left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        assert not left, f"tasks left for asyncio.run to cancel: {left}"
 
     run_async(go())
 

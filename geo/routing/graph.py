@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from geo.errors import Unreachable
+from geo.routing.loads import known_version, read_version
 from geo.routing.speeds import WALK_SPEED_KPH
 
 log = logging.getLogger(__name__)
@@ -108,8 +109,13 @@ _engines: dict[str, Engine] = {}  # database key -> an engine a background rebui
 
 
 def graph_version(session: Session) -> int:
-    """The load counter the graph is versioned by (0 when nothing was ever loaded)."""
-    return int(session.execute(text("select coalesce(max(id), 0) from data_loads")).scalar_one())
+    """The load counter the graph is versioned by (0 when nothing was ever loaded).
+
+    Kept in memory from ``NOTIFY goldentime_loads`` when the session would see just the
+    committed state (:func:`geo.routing.loads.known_version`); else one round trip.
+    """
+    v = known_version(session)
+    return read_version(session) if v is None else v
 
 
 @lru_cache(maxsize=64)
@@ -201,7 +207,7 @@ def _rebuild(key: str, engine: Engine) -> None:
     """Build the graph of the committed database state and swap it in (one assignment)."""
     try:
         with Session(engine) as s:
-            version = graph_version(s)
+            version = read_version(s)  # exactly the state this build reads
             old = _cache.get(key)
             if old is not None and old.version == version:
                 return  # the load that asked for it is not committed (visible) yet

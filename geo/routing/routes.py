@@ -280,7 +280,7 @@ def find_route(
 
     Each camera's window runs from passing its view's first metre at the fastest plausible speed
     to passing its last metre at the slowest one. ``graph``: the road graph to answer from
-    (default :func:`~geo.routing.graph.get_graph`, which reads the load counter: one round trip).
+    (default :func:`~geo.routing.graph.get_graph`, whose load counter is notified, in memory).
     """
     mode = check_mode(mode)
     depart = _aware(depart_at, "depart_at")
