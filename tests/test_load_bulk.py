@@ -270,13 +270,18 @@ def test_a_reload_is_skipped_only_when_the_last_load_was_this_file_and_nothing_i
     assert (fourth.inserted, fourth.updated) == (0, 1)
 
 
+@pytest.mark.parametrize("two_cores", [False, True])
 def test_a_first_load_inserts_what_the_upsert_would_and_puts_indexes_and_keys_back(
-    session: Session, national: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    session: Session,
+    national: tuple[Path, dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    two_cores: bool,
 ) -> None:
     # no camera or record of the source stored: plain inserts (ids taken while copying), the
     # secondary indexes and the records' foreign key dropped and built again (forced here at
     # 20k rows); the rows, records and bad-row report must be the row path's, and a reload
-    # through the upsert must find nothing to change
+    # through the upsert must find nothing to change; on one connection or (``two_cores``)
+    # with the records built on a second one
     from geo.load import bulk
     from geo.load.unify import source_record
 
@@ -290,11 +295,13 @@ def test_a_first_load_inserts_what_the_upsert_would_and_puts_indexes_and_keys_ba
     )
     before = session.execute(schema).one()
     monkeypatch.setattr(bulk, "REINDEX_MIN_NEW", 1)
+    monkeypatch.setattr(bulk, "PARALLEL_MIN_ROWS", 1 if two_cores else 10**12)
     path, expected = national
     want, want_rep = parse_cameras(path)
     tm: dict[str, float] = {}
     rep = load_cameras_bulk(session, path=path, refresh_views=False, timings=tm)
     assert "stage_index_s" not in tm and "rebuild_s" in tm  # the insert path, indexes rebuilt
+    assert ("records_side_s" in tm) == two_cores
     assert session.execute(schema).one() == before
     assert (rep.inserted, rep.updated, rep.unchanged) == (len(want), 0, 0)
     assert rep.rejects == want_rep.rejects and len(rep.rejects) == expected["rejected"]
@@ -320,3 +327,51 @@ def test_a_first_load_inserts_what_the_upsert_would_and_puts_indexes_and_keys_ba
     assert "stage_index_s" in tm  # not skipped (that load is gone): the row comparison ran
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, len(want))
     assert again.rejects == rep.rejects
+
+
+@pytest.mark.parametrize("fails", ["second connection", "this transaction"])
+def test_a_two_core_first_load_that_fails_on_either_connection_leaves_nothing(
+    session: Session,
+    national: tuple[Path, dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    fails: str,
+) -> None:
+    # the first load builds the records on a second connection while this transaction inserts
+    # the cameras: a failure on either side (the second connection before it builds anything,
+    # or this transaction after both tables are written) must leave cameras, records, indexes
+    # and keys as they were, and no scratch table behind
+    from geo.load import bulk, bulk_parallel
+
+    session.execute(text("delete from camera_sources where source = 'kr-standard'"))
+    session.execute(text("delete from cameras where source = 'kr-standard'"))
+    state = text(
+        r"""select (select count(*) from cameras), (select count(*) from camera_sources),
+                  (select array_agg(indexdef order by indexname) from pg_indexes
+                   where tablename in ('cameras', 'camera_sources')),
+                  (select array_agg(pg_get_constraintdef(oid) order by conname)
+                   from pg_constraint where conrelid = 'camera_sources'::regclass),
+                  (select count(*) from pg_class where relname like '\_camera\_scratch\_%')"""
+    )
+    before = session.execute(state).one()  # (scratch tables of a rolled-back test may be left)
+    monkeypatch.setattr(bulk, "REINDEX_MIN_NEW", 1)
+    monkeypatch.setattr(bulk, "PARALLEL_MIN_ROWS", 1)
+    run = bulk._exec
+
+    def fail_after_records(
+        cur: Any, tm: dict[str, float], key: str, sql: str, p: Any = None
+    ) -> None:
+        run(cur, tm, key, sql, p)
+        if key == "records_s":  # both tables written in this transaction: now it fails
+            cur.execute("select 1 / 0")
+
+    def fail_side() -> None:
+        raise RuntimeError("injected failure on the second connection")
+
+    if fails == "second connection":
+        monkeypatch.setattr(bulk_parallel, "_side_hook", fail_side)
+    else:
+        monkeypatch.setattr(bulk, "_exec", fail_after_records)
+    with pytest.raises(Exception, match="injected|division by zero"):
+        load_cameras_bulk(session, path=national[0], refresh_views=False)
+    after = session.execute(state).one()
+    assert after[:-1] == before[:-1] and after[-1] == 0  # and leftovers swept

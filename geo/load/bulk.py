@@ -13,7 +13,8 @@ in Python, which does not fit a million-row load). A first load of the source (n
 record of it stored) has nothing to compare: each staged row takes its camera id while it is
 copied, and two plain ``INSERT ... SELECT`` write the cameras and their records (for a load that
 at least doubles the table, with the secondary indexes and the records' foreign key dropped and
-built again after). One camera load runs at a time (the row path's advisory lock).
+built again after; from 100k rows the records are built on a second connection meanwhile,
+:func:`geo.load.bulk_parallel.insert_fresh_parallel`). One camera load runs at a time (the row path's advisory lock).
 
 Derived data: field-of-view polygons (``camera_views``) cost about 75 us per camera in
 :func:`geo.views.compute_views`, more than the whole load at a million cameras, so
@@ -101,8 +102,11 @@ def _stage(
     *,
     fresh: bool,
     tm: dict[str, float],
+    table: str = "_camera_stage",
 ) -> None:
-    """COPY the rows and the raw values of their file rows into a temporary staging table.
+    """COPY the rows and the raw values of their file rows into a temporary staging table
+    (``table`` other than ``_camera_stage``: an UNLOGGED table that other connections see once
+    committed, :func:`geo.load.bulk_parallel.insert_fresh_parallel`).
 
     ``fresh`` (no row of this source stored: every row is inserted, none matched): each row
     takes its camera id from the ``cameras`` sequence as it is copied, and the table needs no
@@ -113,13 +117,16 @@ def _stage(
     if fresh:
         cur.execute("select pg_get_serial_sequence('cameras', 'id')")
         ident = f"id int default nextval('{cur.fetchone()[0]}'::regclass), "
-    cur.execute("drop table if exists _camera_stage")
-    cur.execute(f"create temp table _camera_stage ({ident}{stage}{raws}) on commit drop")
+    if table == "_camera_stage":
+        cur.execute("drop table if exists _camera_stage")
+        cur.execute(f"create temp table _camera_stage ({ident}{stage}{raws}) on commit drop")
+    else:
+        cur.execute(f"create unlogged table {table} ({ident}{stage}{raws})")
     colnames = [c for c, _ in _STAGE_COLS] + [f"r{j}" for j in range(len(names))]
     data = [rows[c].to_numpy(dtype=object) for c, _ in _STAGE_COLS]
     data += [t.cols[h][keep] for h in names]
     t0 = time.perf_counter()
-    with cur.copy(f"copy _camera_stage ({', '.join(colnames)}) from stdin") as cp:
+    with cur.copy(f"copy {table} ({', '.join(colnames)}) from stdin") as cp:
         for rec in zip(*data, strict=True):
             cp.write_row(rec)
     tm["copy_s"] = time.perf_counter() - t0
@@ -264,47 +271,74 @@ def _source_stored(cur: Any, *, records: bool) -> bool:
 
 
 def _insert_fresh(
-    cur: Any, names: list[str], *, records: bool, tm: dict[str, float]
+    cur: Any,
+    names: list[str],
+    *,
+    records: bool,
+    tm: dict[str, float],
+    stage: str = "_camera_stage",
+    records_from: Callable[[], str] | None = None,
 ) -> tuple[int, str]:
     """A first load of the source: plain inserts of the staged rows (ids from the stage) into
-    ``cameras`` and their records; no row can conflict. Returns (rows, the changed-ids SQL)."""
-    cur.execute("select count(*) from _camera_stage")
+    ``cameras`` and their records; no row can conflict. Returns (rows, the changed-ids SQL).
+    ``records_from`` (:func:`geo.load.bulk_parallel.insert_fresh_parallel`) waits for a table of the records, built
+    on another connection meanwhile, and names it."""
+    cur.execute(f"select count(*) from {stage}")
     n = int(cur.fetchone()[0])
     cur.execute("select count(*) from cameras")
     tables = ("cameras", "camera_sources") if records else ("cameras",)
-    rebuild: list[str] = []
+    rebuild: dict[str, list[str]] = {table: [] for table in tables}
     if n >= max(REINDEX_MIN_NEW, int(cur.fetchone()[0])):
+        fks = _drop_foreign_keys(cur, "camera_sources") if records else []
+        rebuild = {table: _drop_secondary_indexes(cur, table) for table in tables}
         if records:
-            rebuild += _drop_foreign_keys(cur, "camera_sources")
-        rebuild = [d for table in tables for d in _drop_secondary_indexes(cur, table)] + rebuild
+            rebuild["camera_sources"] += fks
     sel, params = _camera_select(names)
     cols = ", ".join(_CAMERA_COLS)
     _exec(
         cur,
         tm,
         "cameras_s",
-        f"insert into cameras (id, {cols}) select s.id, {sel} from _camera_stage s",
+        f"insert into cameras (id, {cols}) select s.id, {sel} from {stage} s",
         params,
     )
-    if records:
+    for ddl in rebuild["cameras"]:  # (while the records are built on the other connection)
+        _exec(cur, tm, "rebuild_s", ddl)
+    rcols = "camera_id, source, external_id, fields, geom, coord_decimals"
+    if records and records_from is not None:
+        t0 = time.perf_counter()
+        recs = records_from()
+        tm["records_wait_s"] = time.perf_counter() - t0
+        _exec(
+            cur,
+            tm,
+            "records_s",
+            f"insert into camera_sources ({rcols}) select {rcols} from {recs}",
+        )
+    elif records:
         obj, params = _record_fields(names)
         _exec(
             cur,
             tm,
             "records_s",
-            f"""insert into camera_sources (camera_id, source, external_id, fields, geom,
-                                            coord_decimals)
+            f"""insert into camera_sources ({rcols})
                 select s.id, '{SOURCE}', s.external_id, {obj}, st_geomfromtext(s.geom, 4326),
                        s.coord_decimals
-                from _camera_stage s""",
+                from {stage} s""",
             params,
         )
-    for ddl in rebuild:
+    for ddl in rebuild.get("camera_sources", []):
         _exec(cur, tm, "rebuild_s", ddl)
     if n >= REINDEX_MIN_NEW:
         for table in tables:
             _exec(cur, tm, "analyze_s", f"analyze {table}")
-    return n, "select id from _camera_stage order by id"
+    return n, f"select id from {stage} order by id"
+
+
+#: A first load of at least this many rows (with records) uses a second connection, the
+#: machine's other core: it builds the records' JSON while this one inserts the cameras and
+#: rebuilds their indexes (:func:`geo.load.bulk_parallel.insert_fresh_parallel`).
+PARALLEL_MIN_ROWS = 100_000
 
 
 def copy_upsert(
@@ -337,6 +371,14 @@ def copy_upsert(
         cur.execute("select to_regclass('camera_sources') is not null")
         records = bool(cur.fetchone()[0])
         fresh = not _source_stored(cur, records=records)
+        cur.execute("show transaction_isolation")  # (later snapshots see the scratch tables)
+        committed_reads = cur.fetchone()[0] == "read committed"
+        if fresh and records and len(rows) >= PARALLEL_MIN_ROWS and committed_reads:
+            data = (t, rows, keep)
+            from geo.load.bulk_parallel import insert_fresh_parallel
+
+            n, new_ids = insert_fresh_parallel(conn, cur, data, names, tm, want_ids=want_ids)
+            return n, 0, new_ids, 0
         _stage(cur, t, rows, keep, names, fresh=fresh, tm=tm)
         if fresh:
             ins, ids_sql = _insert_fresh(cur, names, records=records, tm=tm)
