@@ -29,7 +29,6 @@ import math
 import os
 import random
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -77,11 +76,6 @@ def _url(db: str = BENCH_DB) -> str:
     return make_url(base).set(database=db).render_as_string(hide_password=False)
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
-
-
 def _pct(samples: list[float]) -> tuple[float, float]:
     a = np.array(samples) * 1000
     return float(np.percentile(a, 50)), float(np.percentile(a, 95))
@@ -113,21 +107,7 @@ def read_graph(s: Session) -> dict[str, Any]:
 
 def prepare_measured(g: dict[str, Any]) -> tuple[Any, dict[str, float]]:
     """Contract, sampling the resident memory meanwhile (numba allocations included)."""
-    base, peak, stop = _rss_mb(), [0.0], threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            peak[0] = max(peak[0], _rss_mb())
-            time.sleep(0.02)
-
-    th = threading.Thread(target=sample, daemon=True)
-    th.start()
-    t, c = time.perf_counter(), time.process_time()
-    p = P.prepare(g["ptr"], g["idx"], g["w"])
-    wall, cpu = time.perf_counter() - t, time.process_time() - c
-    stop.set()
-    th.join()
-    return p, {"wall": wall, "cpu": cpu, "peak_mb": max(peak[0], _rss_mb()) - base}
+    return _routing().measure_build(lambda: P.prepare(g["ptr"], g["idx"], g["w"]))
 
 
 def _box_sql(xy: np.ndarray, a: int, b: int) -> str:

@@ -44,7 +44,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -84,9 +84,34 @@ def _load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
+T = TypeVar("T")
+
+
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def measure_build(build: Callable[[], T]) -> tuple[T, dict[str, float]]:
+    """Run ``build`` sampling resident memory every 20 ms (numba allocations included): its
+    result and ``{"wall", "cpu", "peak_mb"}`` (peak growth over the resident size before)."""
+    base, peak, stop = _rss_mb(), [0.0], threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], _rss_mb())
+            time.sleep(0.02)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    t, c = time.perf_counter(), time.process_time()
+    try:
+        out = build()
+    finally:
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        stop.set()
+        th.join()
+    return out, {"wall": wall, "cpu": cpu, "peak_mb": max(peak[0], _rss_mb()) - base}
 
 
 # --------------------------------------------------------------------------- networks
@@ -253,25 +278,10 @@ def prepare_measured(g: Any, name: str, reuse: bool) -> dict[str, Any]:
         for mode, p in saved["prepared"].items():
             g.modes[mode].prepared = p
         return {**saved["figures"], "cached": str(path.relative_to(ROOT))}
-    base, peak, stop = _rss_mb(), [0.0], threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            peak[0] = max(peak[0], _rss_mb())
-            time.sleep(0.02)
-
-    th = threading.Thread(target=sample, daemon=True)
-    th.start()
-    t, c = time.perf_counter(), time.process_time()
-    search.prepare(g, min_nodes=0)
-    wall, cpu = time.perf_counter() - t, time.process_time() - c
-    stop.set()
-    th.join()
+    _, build = measure_build(lambda: search.prepare(g, min_nodes=0))
     ps = {m: mg.prepared for m, mg in g.modes.items()}
     figures = {
-        "wall": wall,
-        "cpu": cpu,
-        "peak_mb": max(peak[0], _rss_mb()) - base,
+        **build,
         "mb": sum(p.nbytes for p in ps.values()) / 1e6,
         "shortcuts": {m: p.shortcuts for m, p in ps.items()},
         "arcs": {m: p.arcs for m, p in ps.items()},

@@ -42,7 +42,7 @@ def demo(
             f"camera {r['id']}: {r['name'] or ''} ({r['address'] or ''}) -> {r['stream_url']}"
         )
     typer.echo(
-        "record them with: goldentime record " + " ".join(f"--camera {r['id']}" for r in rows)
+        "record them with: goldentime video record " + " ".join(f"--camera {r['id']}" for r in rows)
     )
 
 
