@@ -19,7 +19,7 @@ from geo.routing import search
 from geo.routing.graph import ModeGraph, RoadGraph, get_graph
 from geo.routing.snap import Place, Snap, edge_cost, haversine_m, place_snap, snap_dict, snap_ends
 from geo.routing.speeds import WALK_SPEED_KPH, SpeedRange, check_mode
-from geo.routing.windows import _aware, _cum_time, time_at, window_columns
+from geo.routing.windows import _aware, _cum_time, window_columns
 
 
 @dataclass
@@ -33,10 +33,13 @@ class Piece:
 
 @dataclass
 class Route:
-    """A route on the network with its pieces, metres, nominal seconds and geometry."""
+    """A route on the network with its pieces, metres, nominal seconds and geometry.
+
+    ``given_pieces`` may be ``None`` when ``arrays`` is set: :attr:`pieces` then makes the
+    :class:`Piece` objects on first use (an answer reads the arrays only)."""
 
     mode: str
-    pieces: list[Piece]
+    given_pieces: list[Piece] | None
     length_m: float
     travel_time_s: float
     geometry: LineString
@@ -45,6 +48,16 @@ class Route:
     piece_m: np.ndarray  # metres per piece
     piece_speed_kph: np.ndarray  # nominal speed per piece
     arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # pieces' edge, f0, f1
+    coords: np.ndarray | None = None  # the geometry's (k, 2) coordinates, when made here
+
+    @property
+    def pieces(self) -> list[Piece]:
+        if self.given_pieces is None:
+            pe, pf0, pf1 = self.arrays  # type: ignore[misc]
+            self.given_pieces = [
+                Piece(*x) for x in zip(pe.tolist(), pf0.tolist(), pf1.tolist(), strict=True)
+            ]
+        return self.given_pieces
 
     def cumulative_m(self) -> np.ndarray:
         return np.concatenate([[0.0], np.cumsum(self.piece_m)])
@@ -104,11 +117,12 @@ def _piece_arrays(
     g: RoadGraph, mg: ModeGraph, nodes: list[int] | np.ndarray, start: Snap, end: Snap
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The pieces of the route through ``nodes`` (from ``start``'s edge to ``end``'s) as
-    arrays: edge index, start and end fractions; each consecutive node pair is looked up among
-    the mode's sorted arc keys at once."""
+    arrays: edge index, start and end fractions; each consecutive node pair's arc is found in
+    its node's CSR row by one compiled pass (:func:`geo.routing.unpack.path_arcs`)."""
+    from geo.routing.unpack import path_arcs
+
     path = np.asarray(nodes, dtype=np.int64)
-    n = mg.csr.shape[0] - 1
-    k = np.searchsorted(mg.arc_key, path[:-1] * n + path[1:])
+    k = path_arcs(mg.csr.indptr, mg.csr.indices, path)
     fwd = mg.arc_fwd[k]
     ea, eb = start.edge, end.edge
     pe = np.concatenate(([ea], mg.arc_eidx[k], [eb])).astype(np.int64)
@@ -156,24 +170,20 @@ def _route_from_arrays(
         tail = _partial_coords(g, int(pe[-1]), float(pf0[-1]), float(pf1[-1]))
         hi_i = len(pe) - 1
     if hi_i > lo_i:
-        e, fwd = pe[lo_i:hi_i], pf1[lo_i:hi_i] == 1.0
-        a, b = g.xy_ptr[e], g.xy_ptr[e + 1]
-        cnt = b - a
-        off = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        idx = np.where(np.repeat(fwd, cnt), np.repeat(a, cnt) + off, np.repeat(b - 1, cnt) - off)
-        chunks.append(g.xy_flat[idx])
+        from geo.routing.unpack import gather_coords
+
+        chunks.append(gather_coords(g.xy_flat, g.xy_ptr, pe[lo_i:hi_i], pf1[lo_i:hi_i] == 1.0))
     if tail is not None:
         chunks.append(tail)
     chunks.append(np.array([[end.lon, end.lat]]))
     piece_m = np.abs(pf1 - pf0) * g.length_m[pe]
     speed = np.full(len(pe), WALK_SPEED_KPH) if mode == "walk" else g.speed_kph[pe].astype(float)
-    pieces = [Piece(*x) for x in zip(pe.tolist(), pf0.tolist(), pf1.tolist(), strict=True)]
-    return _finish(mode, pieces, chunks, piece_m, speed, start, end, (pe, pf0, pf1))
+    return _finish(mode, None, chunks, piece_m, speed, start, end, (pe, pf0, pf1))
 
 
 def _finish(
     mode: str,
-    pieces: list[Piece],
+    pieces: list[Piece] | None,
     chunks: list[np.ndarray],
     piece_m: np.ndarray,
     speed: np.ndarray,
@@ -188,10 +198,10 @@ def _finish(
     if len(allc) < 2:
         allc = np.vstack([allc[:1], allc[:1]])
     length = float(piece_m.sum())
-    tt = float((piece_m / (speed / 3.6)).sum()) if len(pieces) else 0.0
-    r = Route(mode, pieces, length, tt, LineString(allc), start, end, piece_m, speed)
-    r.arrays = arrays
-    return r
+    tt = float((piece_m / (speed / 3.6)).sum()) if len(piece_m) else 0.0
+    return Route(
+        mode, pieces, length, tt, LineString(allc), start, end, piece_m, speed, arrays, allc
+    )
 
 
 def _make_route(g: RoadGraph, mode: str, pieces: list[Piece], start: Snap, end: Snap) -> Route:
@@ -250,7 +260,7 @@ def _along(
     g: RoadGraph, r: Route, exclude: set[int] | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`cameras_along` as arrays (camera id, first metre, last metre), in route order."""
-    if not len(g.ce_cam) or not r.pieces:
+    if not len(g.ce_cam) or not len(r.piece_m):
         return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
     from geo.routing.along import along_kernel
 
@@ -291,9 +301,9 @@ def find_route(
     r = route(g, start=a, end=b, mode=mode)
     fast, slow = speeds.fast(r.piece_speed_kph), speeds.slow(r.piece_speed_kph)
     ids, s_m, e_m = _along(g, r)
-    cum = r.cumulative_m()
-    t_fast = np.interp(s_m, cum, _cum_time(r, fast)).tolist()
-    t_slow = np.interp(e_m, cum, _cum_time(r, slow)).tolist()
+    cum, ct_fast, ct_slow = r.cumulative_m(), _cum_time(r, fast), _cum_time(r, slow)
+    t_fast = np.interp(s_m, cum, ct_fast).tolist()
+    t_slow = np.interp(e_m, cum, ct_slow).tolist()
     cam_ids = ids.tolist()
     get, nan2 = g.camera_xy.get, (math.nan, math.nan)
     cams = [
@@ -323,14 +333,16 @@ def find_route(
         "arrive_at": (depart + dt.timedelta(seconds=r.travel_time_s)).isoformat(),
         "length_m": round(r.length_m, 2),
         "travel_time_s": round(r.travel_time_s, 1),
-        "travel_time_fastest_s": round(time_at(r, fast, r.length_m), 1),
-        "travel_time_slowest_s": round(time_at(r, slow, r.length_m), 1),
+        "travel_time_fastest_s": round(float(np.interp(r.length_m, cum, ct_fast)), 1),
+        "travel_time_slowest_s": round(float(np.interp(r.length_m, cum, ct_slow)), 1),
         "speed_range_kph": [speeds.min_kph, speeds.max_kph],
         "from": snap_dict(a),
         "to": snap_dict(b),
         "geometry": {
             "type": "LineString",
-            "coordinates": shapely.get_coordinates(r.geometry).tolist(),
+            "coordinates": (
+                shapely.get_coordinates(r.geometry) if r.coords is None else r.coords
+            ).tolist(),
         },
         "cameras_along": cams,
         "graph_version": g.version,

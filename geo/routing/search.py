@@ -102,8 +102,11 @@ def _walk_back(pred: np.ndarray, node: int) -> list[int]:
     return out
 
 
-def one_to_one(mg: ModeGraph, sources: Ends, targets: Ends, r0: float) -> tuple[float, list[int]]:
-    """Cheapest path from any (node, start cost) to any (node, end cost): (cost, node list).
+def one_to_one(
+    mg: ModeGraph, sources: Ends, targets: Ends, r0: float
+) -> tuple[float, list[int] | np.ndarray]:
+    """Cheapest path from any (node, start cost) to any (node, end cost): (cost, node list;
+    from the hierarchy the int64 array it returns, unconverted).
 
     Forward search from the sources and backward search (transpose) from the targets, each
     limited to radius r; the best meeting arc is optimal once its cost <= 2r (every shorter path
@@ -126,7 +129,7 @@ def one_to_one(mg: ModeGraph, sources: Ends, targets: Ends, r0: float) -> tuple[
             raise Unreachable(
                 "no path on the road network between these places", field="to"
             ) from None
-        return float(ch_cost), [int(x) for x in ch_path]
+        return float(ch_cost), np.asarray(ch_path, dtype=np.int64)
     if n <= SMALL_GRAPH_NODES:  # one full search beats the bidirectional bookkeeping here
         df, pf = _tree(mg, sources)
         best_c, t = min((df[t] + c, t) for t, c in targets)

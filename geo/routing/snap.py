@@ -36,6 +36,7 @@ M_PER_DEG_LAT = 110_574.0
 #: so boxes built with it always cover the circle.
 M_PER_DEG_LON_EQ = 111_320.0
 EARTH_RADIUS_M = 6_371_008.8  # mean radius (haversine estimates only)
+_ORIGIN = Point(0.0, 0.0)  # the snapped point in its local frame (immutable, shared)
 
 
 def local_m_per_deg(lon0: float, lat0: float) -> tuple[float, float]:
@@ -83,7 +84,7 @@ def snap(
     def to_m(c: np.ndarray) -> np.ndarray:
         return np.column_stack([(c[:, 0] - lon) * kx, (c[:, 1] - lat) * ky])
 
-    origin = Point(0.0, 0.0)
+    origin = _ORIGIN
     radius = min(40.0, max_m)
     while True:  # growing boxes: few candidates near roads, still exact up to max_m
         dx, dy = radius / kx, radius / ky
