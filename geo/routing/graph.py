@@ -54,7 +54,6 @@ class ModeGraph:
     max_w: float = 0.0  # largest arc weight (bounds the frontier of a radius-limited search)
     arc_eidx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # CSR order
     arc_fwd: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # CSR order
-    arc_key: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # u * n + v, sorted
     serial: int = field(default_factory=lambda: next(_serials))
     prepared: Any = None  # precomputed search structure (geo.routing.search), built lazily
 
@@ -337,7 +336,6 @@ def _mode_graph(
         max_w=float(w.max()) if len(w) else 0.0,
         arc_eidx=eidx,
         arc_fwd=fwd,
-        arc_key=u.astype(np.int64) * n + v,  # sorted (u, v): path node pairs -> arcs at once
     )
 
 

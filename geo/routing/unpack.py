@@ -1,8 +1,7 @@
 """A route's node path to arcs and coordinates, in compiled loops (numba).
 
 :func:`path_arcs` finds each consecutive node pair's arc in the mode's CSR (one short row scan
-per node: the arcs of a mode are unique per ``(u, v)``, so the position equals the one a binary
-search of ``ModeGraph.arc_key`` gives, without searching the whole key array).
+per node: the arcs of a mode are unique per ``(u, v)``, so the row holds exactly one match).
 :func:`gather_coords` copies whole edges' coordinates from ``RoadGraph.xy_flat`` in travel
 order (reversed for an edge travelled target -> source) without the index arrays numpy needs.
 """
