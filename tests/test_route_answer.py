@@ -19,6 +19,7 @@ from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
 
 import geo.routing as R
+from geo.errors import InvalidInput, Unreachable
 from geo.routing.windows import _window, windows
 
 ZONES = [
@@ -159,3 +160,88 @@ def test_route_answer_geometry_follows_the_pieces(session: Session) -> None:
             assert line[k : k + len(own_l)] == own_l
         done += 1
     assert done >= 10
+
+
+def _random_points(g: R.RoadGraph, n: int, seed: int) -> list[tuple[float, float]]:
+    """Half at nodes (ties between the edges meeting there), half up to about 600 m from one
+    (some beyond the 500 m snapping limit: refused)."""
+    rnd = random.Random(seed)
+    out = [tuple(map(float, g.node_xy[rnd.randrange(len(g.node_xy))])) for _ in range(n)]
+    for i in range(n // 2, n):
+        out[i] = (out[i][0] + rnd.uniform(-0.006, 0.006), out[i][1] + rnd.uniform(-0.005, 0.005))
+    return out  # type: ignore[return-value]
+
+
+def test_snap_grid_equals_the_shapely_search(session: Session) -> None:
+    """The compiled snapping (a grid of segments) finds the same nearest road at the same
+    distance as the shapely search, and the same edge and position unless two edges are exactly
+    as near (a node, a road drawn twice): a responder's scene never moves to another street."""
+    g = R.get_graph(session)
+    same = ties = refused = 0
+    for mode in ("walk", "drive"):
+        mg = g.modes[mode]
+        grid = mg.snap_grid
+        assert grid is not None
+        for lon, lat in _random_points(g, 400, seed=3):
+            got = []
+            for use in (grid, None):
+                mg.snap_grid = use
+                try:
+                    s = R.snap(g, lon=lon, lat=lat, mode=mode, field="from")
+                    got.append((s.edge, s.frac, s.offset_m))
+                except InvalidInput as e:
+                    got.append(str(e))
+            mg.snap_grid = grid
+            a, b = got
+            if isinstance(a, str) or isinstance(b, str):
+                assert a == b
+                refused += 1
+            elif a == b:
+                same += 1
+            else:
+                assert a[2] == b[2]  # equally near: a tie, broken by the lower edge index
+                assert a[0] < b[0] or (a[0] == b[0] and abs(a[1] - b[1]) < 1e-12)
+                ties += 1
+    assert same >= 300 and ties >= 50 and 0 < refused < 200
+
+
+@pytest.mark.parametrize("mode", ["walk", "drive"])
+def test_compiled_route_equals_the_plain_builder(
+    session: Session, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one compiled call (snap ends, hierarchy search, pieces, cut end pieces, whole edges'
+    coordinates, cameras along) answers exactly as the Python builder it replaced: every field
+    of the answer, every coordinate bit for bit, on routes between nodes and arbitrary points."""
+    from geo.routing import routes
+
+    g = R.get_graph(session)
+    assert all(mg.prepared is not None for mg in g.modes.values())  # small: prepared at build
+    compiled = routes._compiled_route
+    calls = []
+
+    def counted(*a: Any) -> Any:
+        calls.append(1)
+        return compiled(*a)
+
+    pts = _random_points(g, 120, seed=9)
+    kw: dict[str, Any] = {"mode": mode, "depart_at": dt.datetime(2026, 5, 1, tzinfo=dt.UTC)}
+    compared = 0
+    for (ax, ay), (bx, by) in zip(pts[::2], pts[1::2], strict=True):
+        answers = []
+        for fn in (counted, lambda *a: None):
+            monkeypatch.setattr(routes, "_compiled_route", fn)
+            try:
+                answers.append(
+                    R.find_route(
+                        session,
+                        graph=g,
+                        origin=R.Place(lon=ax, lat=ay),
+                        destination=R.Place(lon=bx, lat=by),
+                        **kw,
+                    )  # fmt: skip
+                )
+            except (InvalidInput, Unreachable) as e:
+                answers.append(f"{type(e).__name__}: {e}")
+        assert answers[0] == answers[1]
+        compared += isinstance(answers[0], dict)
+    assert compared >= 20 and len(calls) >= compared

@@ -72,8 +72,9 @@ def along_kernel(
 def warm() -> None:
     """Compile (or load from numba's cache) :func:`along_kernel` (and the route unpacking
     kernels, :mod:`geo.routing.unpack`) off the request path."""
-    from geo.routing import unpack
+    from geo.routing import kernel, unpack
 
     z, f = np.zeros(1, np.int64), np.zeros(1)
     along_kernel(z, f, f, f, f, np.zeros(2, np.int64), z, f, f)
     unpack.warm()
+    kernel.warm()

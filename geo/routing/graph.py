@@ -56,6 +56,8 @@ class ModeGraph:
     arc_fwd: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # CSR order
     serial: int = field(default_factory=lambda: next(_serials))
     prepared: Any = None  # precomputed search structure (geo.routing.search), built lazily
+    cost_e: np.ndarray = field(default_factory=lambda: np.zeros(0))  # seconds per whole edge
+    snap_grid: tuple[Any, ...] | None = None  # geo.routing.kernel.build_snap_grid's arrays
 
 
 @dataclass
@@ -268,7 +270,9 @@ def build_graph(session: Session, *, version: int = 0) -> RoadGraph:
     g.xy_flat = xy_all
     g.xy_ptr = np.searchsorted(owner, np.arange(len(g.edge_ids) + 1)).astype(np.int64)
     walk_ok = np.array([h not in WALK_EXCLUDED for h in g.highway], dtype=bool)
-    g.modes["walk"] = _mode_graph(g, walk_ok, walk_ok, walk_ok, g.length_m / (WALK_SPEED_KPH / 3.6))
+    g.modes["walk"] = _mode_graph(
+        g, walk_ok, walk_ok, walk_ok, g.length_m / (WALK_SPEED_KPH / 3.6), walk_like=True
+    )
     drive_ok = g.drivable & (g.speed_kph > 0)
     g.modes["drive"] = _mode_graph(
         g,
@@ -276,6 +280,7 @@ def build_graph(session: Session, *, version: int = 0) -> RoadGraph:
         drive_ok,
         drive_ok & ~g.oneway,
         g.length_m / np.maximum(g.speed_kph, 1e-6) * 3.6,
+        walk_like=False,
     )
     _load_cameras_on_edges(session, g)
     return g
@@ -293,7 +298,13 @@ def with_virtual(m: Any) -> Any:
 
 
 def _mode_graph(
-    g: RoadGraph, usable: np.ndarray, fwd_ok: np.ndarray, bwd_ok: np.ndarray, cost_s: np.ndarray
+    g: RoadGraph,
+    usable: np.ndarray,
+    fwd_ok: np.ndarray,
+    bwd_ok: np.ndarray,
+    cost_s: np.ndarray,
+    *,
+    walk_like: bool,
 ) -> ModeGraph:
     n = len(g.node_ids)
     fi = np.flatnonzero(fwd_ok & (g.src != g.dst))
@@ -324,6 +335,13 @@ def _mode_graph(
     big = sizes >= max(1.0, MAIN_PIECE_SHARE * float(sizes.max()))
     in_main = big[labels[g.src]] & (labels[g.src] == labels[g.dst])
     ti = np.flatnonzero(usable & in_main)
+    with np.errstate(divide="ignore"):  # edges not usable in the mode may have no speed
+        cost_e = g.length_m / (np.where(walk_like, WALK_SPEED_KPH, g.speed_kph) / 3.6)
+    from geo.routing.kernel import build_snap_grid
+
+    grid = (
+        build_snap_grid(g.xy_flat, g.xy_ptr, ti) if len(g.xy_ptr) == len(g.edge_ids) + 1 else None
+    )
     return ModeGraph(
         csr=csr,
         csr_t=with_virtual(csr[:n, :n].T.tocsr()),
@@ -336,6 +354,8 @@ def _mode_graph(
         max_w=float(w.max()) if len(w) else 0.0,
         arc_eidx=eidx,
         arc_fwd=fwd,
+        cost_e=cost_e,
+        snap_grid=grid,
     )
 
 

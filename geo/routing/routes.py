@@ -42,13 +42,20 @@ class Route:
     given_pieces: list[Piece] | None
     length_m: float
     travel_time_s: float
-    geometry: LineString
+    given_geometry: LineString | None  # made from ``coords`` on first read when None
     start: Snap
     end: Snap
     piece_m: np.ndarray  # metres per piece
     piece_speed_kph: np.ndarray  # nominal speed per piece
     arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # pieces' edge, f0, f1
     coords: np.ndarray | None = None  # the geometry's (k, 2) coordinates, when made here
+    along: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # cameras along, if known
+
+    @property
+    def geometry(self) -> LineString:
+        if self.given_geometry is None:
+            self.given_geometry = LineString(self.coords)
+        return self.given_geometry
 
     @property
     def pieces(self) -> list[Piece]:
@@ -91,8 +98,15 @@ def direct_cost(g: RoadGraph, mode: str, a: Snap, b: Snap) -> float:
 
 
 def route(g: RoadGraph, *, start: Snap, end: Snap, mode: str) -> Route:
-    """The cheapest route (walk: shortest, drive: fastest) between two snapped points."""
+    """The cheapest route (walk: shortest, drive: fastest) between two snapped points.
+
+    With the mode's hierarchy ready, one compiled call (:func:`geo.routing.kernel.route_kernel`)
+    makes the route, its geometry and the cameras along it; else the plain searches below."""
     mg = g.modes[mode]
+    if search.USE_PREPARED and mg.prepared is not None and mg.snap_grid is not None:
+        r = _compiled_route(g, mg, mode, start, end)
+        if r is not None:
+            return r
     sources = snap_ends(g, start, mode=mode, leaving=True)
     targets = snap_ends(g, end, mode=mode, leaving=False)
     direct = direct_cost(g, mode, start, end)
@@ -111,6 +125,38 @@ def route(g: RoadGraph, *, start: Snap, end: Snap, mode: str) -> Route:
     else:
         arrays = _piece_arrays(g, mg, nodes, start, end)
     return _route_from_arrays(g, mode, arrays, start, end)
+
+
+def _compiled_route(g: RoadGraph, mg: ModeGraph, mode: str, start: Snap, end: Snap) -> Route | None:
+    """:func:`route` in one compiled call, its cameras along kept on the route (``None``: the
+    general builder must answer, e.g. a piece in the middle of the route is partial)."""
+    from geo.pathfinding.engine import _scratch
+    from geo.routing import kernel
+    from geo.routing.snap import AT_NODE_M
+
+    p = mg.prepared
+    sc = _scratch(p.n)
+    status, pe, pf0, pf1, coords, pm, cams, s_m, e_m = kernel.route_kernel(
+        start.edge, start.frac, start.lon, start.lat, end.edge, end.frac, end.lon, end.lat,
+        g.length_m, mg.cost_e, g.src, g.dst, mg.fwd_ok, mg.bwd_ok, AT_NODE_M,
+        p.up_ptr, p.up_head, p.up_w, p.up_eid, p.dn_ptr, p.dn_head, p.dn_w, p.dn_eid,
+        p.eu, p.ev, p.ec1, p.ec2, sc.df, sc.db, sc.pf, sc.pb, sc.tf, sc.tb,
+        mg.csr.indptr, mg.csr.indices, mg.arc_eidx, mg.arc_fwd, g.xy_flat, g.xy_ptr,
+        g.ce_ptr, g.ce_cam, g.ce_f0, g.ce_f1,
+    )  # fmt: skip
+    if status == kernel.NO_PATH:
+        raise Unreachable(
+            f"no {mode} route from {start.field} to {end.field} on the road network",
+            field=end.field,
+        )
+    if status != kernel.OK:
+        return None
+    speed = np.full(len(pe), WALK_SPEED_KPH) if mode == "walk" else g.speed_kph[pe].astype(float)
+    length = float(pm.sum())
+    tt = float((pm / (speed / 3.6)).sum()) if len(pm) else 0.0
+    r = Route(mode, None, length, tt, None, start, end, pm, speed, (pe, pf0, pf1), coords)
+    r.along = (cams, s_m, e_m)
+    return r
 
 
 def _piece_arrays(
@@ -262,6 +308,12 @@ def _along(
     """:func:`cameras_along` as arrays (camera id, first metre, last metre), in route order."""
     if not len(g.ce_cam) or not len(r.piece_m):
         return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    if r.along is not None:  # made with the route (geo.routing.kernel), in route order
+        cams, s_m, e_m = r.along
+        if exclude and len(cams):
+            ok = ~np.isin(cams, list(exclude))
+            return cams[ok], s_m[ok], e_m[ok]
+        return cams, s_m, e_m
     from geo.routing.along import along_kernel
 
     pe, pf0, pf1 = r.piece_arrays()

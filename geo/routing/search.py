@@ -12,11 +12,12 @@ target. The virtual node is a spare CSR row whose two arcs are rewritten per que
   radius-limited Dijkstra whose radius doubles until every target is proven.
 - :func:`many_to_many`: one :func:`one_to_many` per source.
 
-Graphs above :data:`SMALL_GRAPH_NODES` are also *prepared* (:func:`prepare`: a contraction
-hierarchy from :mod:`geo.pathfinding`, built in a background thread, or before the swap of a
-background rebuild); once ready, every query on the plain arc weights of a mode answers from it
-(a few hundred settled nodes instead of a ball of the graph). Until then, and for small graphs,
-the scipy searches above answer: never a wait for preprocessing.
+Every graph is also *prepared* (:func:`prepare`: a contraction hierarchy from
+:mod:`geo.pathfinding`; built at once for graphs up to :data:`SMALL_GRAPH_NODES` nodes, in a
+background thread for larger ones, before the swap of a background rebuild); once ready, every
+query on the plain arc weights of a mode answers from it (a few hundred settled nodes instead of
+a ball of the graph), and a route is made in one compiled call (:mod:`geo.routing.kernel`).
+Until then the scipy searches above answer: never a wait for preprocessing.
 """
 
 from __future__ import annotations
@@ -35,10 +36,8 @@ from geo.routing.graph import ModeGraph, RoadGraph
 Ends = list[tuple[int, float]]  # (node index, cost from the place to the node / node to place)
 
 DETOUR_FACTOR = 1.4  # first search radius: typical network / straight-line ratio (one round)
-#: Up to here one full Dijkstra per route, above it bidirectional; only larger graphs get a
-#: contraction hierarchy (built in the background). On the 3k-node Helsinki and Daejeon
-#: networks one full (cached) Dijkstra answers a whole ``find_route`` faster: 0.99 / 1.14 ms
-#: p50 against 1.43 / 1.57 ms through the hierarchy (benchmarks/routing.py, 2026-12-01).
+#: Before the hierarchy is ready: up to here one full Dijkstra per route, above it
+#: bidirectional. Graphs up to here are prepared at once when built (no background thread).
 SMALL_GRAPH_NODES = 10_000
 TREE_CACHE_SIZE = 512  # single-source trees kept per process (small graphs only)
 #: Answer from the precomputed hierarchy when one is ready (off: the scipy searches only).
@@ -270,10 +269,10 @@ def _ready(mg: ModeGraph) -> Any:
     return mg.prepared if USE_PREPARED else None
 
 
-def prepare(g: RoadGraph, *, min_nodes: int | None = None) -> RoadGraph:
+def prepare(g: RoadGraph, *, min_nodes: int = 0) -> RoadGraph:
     """Build the precomputed hierarchy of each mode (in this thread) of a graph with more than
-    ``min_nodes`` nodes (default :data:`SMALL_GRAPH_NODES`)."""
-    if g.node_ids.size <= (SMALL_GRAPH_NODES if min_nodes is None else min_nodes):
+    ``min_nodes`` nodes (default: every graph)."""
+    if g.node_ids.size <= min_nodes:
         return g
     from geo.pathfinding import prepare as ch_prepare
 
@@ -291,9 +290,13 @@ def prepare(g: RoadGraph, *, min_nodes: int | None = None) -> RoadGraph:
 
 def prepare_in_background(g: RoadGraph) -> threading.Thread | None:
     """Start :func:`prepare` in a daemon thread (once per graph); queries meanwhile use the
-    plain searches. A small graph (no hierarchy) only has the cameras-along kernel warmed."""
-    if g.node_ids.size <= SMALL_GRAPH_NODES or not USE_PREPARED:
+    plain searches. A graph of up to :data:`SMALL_GRAPH_NODES` nodes is prepared here at once
+    (a 3k-node city network: about 0.1 s per mode), so its answers never depend on timing."""
+    if not USE_PREPARED:
         _warm_in_background()
+        return None
+    if g.node_ids.size <= SMALL_GRAPH_NODES:
+        _prepare_quietly(g)
         return None
     with _prepare_lock:
         if g.serial in _preparing:

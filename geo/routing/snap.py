@@ -80,6 +80,15 @@ def snap(
         raise InvalidInput(f"{field} is not a valid WGS84 coordinate", field=field)
     mg = g.modes[mode]
     kx, ky = local_m_per_deg(lon, lat)
+    if mg.snap_grid is not None:
+        from geo.routing.kernel import snap_point
+
+        e, frac, d = snap_point(  # type: ignore[call-arg]
+            lon, lat, kx, ky, max_m, *mg.snap_grid, g.xy_flat, g.xy_ptr
+        )
+        if e >= 0:
+            return Snap(lon, lat, int(e), float(frac), float(d), field)
+    # no grid (a graph made by hand), or nothing near: the shapely search (its refusal text)
 
     def to_m(c: np.ndarray) -> np.ndarray:
         return np.column_stack([(c[:, 0] - lon) * kx, (c[:, 1] - lat) * ky])
