@@ -212,24 +212,24 @@ def test_compiled_route_equals_the_plain_builder(
     """The one compiled call (snap ends, hierarchy search, pieces, cut end pieces, whole edges'
     coordinates, cameras along) answers exactly as the Python builder it replaced: every field
     of the answer, every coordinate bit for bit, on routes between nodes and arbitrary points."""
-    from geo.routing import routes
+    from geo.routing import compiled
 
     g = R.get_graph(session)
     assert all(mg.prepared is not None for mg in g.modes.values())  # small: prepared at build
-    compiled = routes._compiled_route
+    usable = compiled.usable
     calls = []
 
     def counted(*a: Any) -> Any:
         calls.append(1)
-        return compiled(*a)
+        return usable(*a)
 
     pts = _random_points(g, 120, seed=9)
     kw: dict[str, Any] = {"mode": mode, "depart_at": dt.datetime(2026, 5, 1, tzinfo=dt.UTC)}
     compared = 0
     for (ax, ay), (bx, by) in zip(pts[::2], pts[1::2], strict=True):
         answers = []
-        for fn in (counted, lambda *a: None):
-            monkeypatch.setattr(routes, "_compiled_route", fn)
+        for fn in (counted, lambda *a: False):
+            monkeypatch.setattr(compiled, "usable", fn)
             try:
                 answers.append(
                     R.find_route(

@@ -53,7 +53,15 @@ from geo.routing.reach import (
     reachable,
     reachable_times,
 )
-from geo.routing.routes import CameraPass, Piece, Route, cameras_along, find_route, route
+from geo.routing.routes import (
+    CameraPass,
+    Piece,
+    Route,
+    cameras_along,
+    find_route,
+    route,
+    route_places,
+)
 from geo.routing.search import (
     DETOUR_FACTOR,
     SMALL_GRAPH_NODES,
@@ -147,6 +155,7 @@ __all__ = [
     "road_distance_matrix_m",
     "road_distances_m",
     "route",
+    "route_places",
     "snap",
     "snap_ends",
     "time_at",

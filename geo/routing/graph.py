@@ -58,6 +58,7 @@ class ModeGraph:
     prepared: Any = None  # precomputed search structure (geo.routing.search), built lazily
     cost_e: np.ndarray = field(default_factory=lambda: np.zeros(0))  # seconds per whole edge
     snap_grid: tuple[Any, ...] | None = None  # geo.routing.kernel.build_snap_grid's arrays
+    kernel_args: tuple[Any, ...] | None = None  # geo.routing.compiled's, per hierarchy
 
 
 @dataclass

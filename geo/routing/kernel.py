@@ -36,7 +36,7 @@ CELL_M = 100.0  # snap grid cell side (metres at the network's middle latitude)
 MAX_CELLS = 4_000_000  # cells are widened until the grid has at most this many
 
 # route_kernel status codes
-OK, NO_PATH, FALLBACK = 0, 1, 2
+OK, NO_PATH, FALLBACK, SNAP_FROM, SNAP_TO = 0, 1, 2, 3, 4
 
 
 # --------------------------------------------------------------------------- snapping
@@ -326,7 +326,7 @@ def _coords(pe, pf0, pf1, a_lon, a_lat, b_lon, b_lat, xy, xy_ptr):
 def route_kernel(
     ea, fa, a_lon, a_lat, eb, fb, b_lon, b_lat,
     length_m, cost_e, src, dst, fwd_ok, bwd_ok, at_node_m,
-    u_ptr, u_head, u_w, u_eid, d_ptr, d_head, d_w, d_eid, eu, ev, ec1, ec2,
+    u_ptr, u_head, u_w, u_eid, d_ptr, d_head, d_w, d_eid, eu, ev, ec1, ec2, rank, node_of,
     df, dbk, pf, pb, tf, tb,
     indptr, indices, arc_eidx, arc_fwd, xy, xy_ptr, ce_ptr, ce_cam, ce_f0, ce_f1,
 ):  # fmt: skip
@@ -345,10 +345,11 @@ def route_kernel(
         direct = abs(fb - fa) * cost_e[ea]
     cost, path = np.inf, z
     if sn.size and tn.size:
-        cost, path = chq.route(
-            sn, sc, tn, tc, u_ptr, u_head, u_w, u_eid, d_ptr, d_head, d_w, d_eid,
+        cost, inner = chq.route(
+            rank[sn], sc, rank[tn], tc, u_ptr, u_head, u_w, u_eid, d_ptr, d_head, d_w, d_eid,
             eu, ev, ec1, ec2, df, dbk, pf, pb, tf, tb,
         )  # fmt: skip
+        path = node_of[inner]
     if not path.size:
         cost = np.inf
     if not np.isfinite(cost) and not np.isfinite(direct):
@@ -375,6 +376,42 @@ def route_kernel(
     return OK, pe, pf0, pf1, coords, pm, cams[order], s_m[order], e_m[order]
 
 
+@njit(cache=True, nogil=True)
+def points_kernel(
+    a_lon, a_lat, a_kx, b_lon, b_lat, b_kx, ky, max_m,
+    x0, y0, cw, chh, nx, ny, cell_ptr, cell_seg, seg_edge,
+    length_m, cost_e, src, dst, fwd_ok, bwd_ok, at_node_m,
+    u_ptr, u_head, u_w, u_eid, d_ptr, d_head, d_w, d_eid, eu, ev, ec1, ec2, rank, node_of,
+    df, dbk, pf, pb, tf, tb,
+    indptr, indices, arc_eidx, arc_fwd, xy, xy_ptr, ce_ptr, ce_cam, ce_f0, ce_f1,
+):  # fmt: skip
+    """Snap both points (:func:`snap_point`) and route between them (:func:`route_kernel`):
+    (status, from edge, fraction, metres off, to edge, fraction, metres off, then
+    route_kernel's arrays). ``SNAP_FROM`` / ``SNAP_TO``: that point is not near a road."""
+    z = np.zeros(0, np.int64)
+    zf = np.zeros(0)
+    ea, fa, da = snap_point(
+        a_lon, a_lat, a_kx, ky, max_m, x0, y0, cw, chh, nx, ny, cell_ptr, cell_seg, seg_edge,
+        xy, xy_ptr,
+    )  # fmt: skip
+    if ea < 0:
+        return SNAP_FROM, ea, fa, da, -1, 0.0, 0.0, z, zf, zf, np.empty((0, 2)), zf, z, zf, zf
+    eb, fb, db = snap_point(
+        b_lon, b_lat, b_kx, ky, max_m, x0, y0, cw, chh, nx, ny, cell_ptr, cell_seg, seg_edge,
+        xy, xy_ptr,
+    )  # fmt: skip
+    if eb < 0:
+        return SNAP_TO, ea, fa, da, eb, fb, db, z, zf, zf, np.empty((0, 2)), zf, z, zf, zf
+    st, pe, pf0, pf1, coords, pm, cams, s_m, e_m = route_kernel(
+        ea, fa, a_lon, a_lat, eb, fb, b_lon, b_lat,
+        length_m, cost_e, src, dst, fwd_ok, bwd_ok, at_node_m,
+        u_ptr, u_head, u_w, u_eid, d_ptr, d_head, d_w, d_eid, eu, ev, ec1, ec2, rank, node_of,
+        df, dbk, pf, pb, tf, tb,
+        indptr, indices, arc_eidx, arc_fwd, xy, xy_ptr, ce_ptr, ce_cam, ce_f0, ce_f1,
+    )  # fmt: skip
+    return st, ea, fa, da, eb, fb, db, pe, pf0, pf1, coords, pm, cams, s_m, e_m
+
+
 def warm() -> None:
     """Compile (or load from numba's cache) the snapping and route kernels off the request path,
     on a two-edge line with the dtypes the road graph uses (scipy's int32 CSR included)."""
@@ -394,11 +431,13 @@ def warm() -> None:
     sc = _Scratch(p.n)
     grid = build_snap_grid(xy, xy_ptr, np.array([0, 1], np.int64))
     e, f, _ = snap_point(0.0005, 0.0001, 111320.0, M_PER_DEG_LAT, 500.0, *grid, xy, xy_ptr)
-    route_kernel(
-        int(e), float(f), 0.0005, 0.0001, 1, 0.5, 0.0015, 0.0,
+    rest = (
         length, length / 1.4, src, dst, ok, ok, 0.5,
         p.up_ptr, p.up_head, p.up_w, p.up_eid, p.dn_ptr, p.dn_head, p.dn_w, p.dn_eid,
-        p.eu, p.ev, p.ec1, p.ec2, sc.df, sc.db, sc.pf, sc.pb, sc.tf, sc.tb,
+        p.eu, p.ev, p.ec1, p.ec2, p.rank, p.node_of, sc.df, sc.db, sc.pf, sc.pb, sc.tf, sc.tb,
         indptr, indices, np.array([0, 0, 1, 1], np.int64), np.array([1, 0, 1, 0], np.bool_),
         xy, xy_ptr, np.zeros(3, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0),
     )  # fmt: skip
+    route_kernel(int(e), float(f), 0.0005, 0.0001, 1, 0.5, 0.0015, 0.0, *rest)
+    points_kernel(0.0005, 0.0001, 111320.0, 0.0015, 0.0, 111320.0, M_PER_DEG_LAT, 500.0,
+                  *grid, *rest)  # fmt: skip

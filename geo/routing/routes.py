@@ -17,7 +17,16 @@ from sqlalchemy.orm import Session
 from geo.errors import Unreachable
 from geo.routing import search
 from geo.routing.graph import ModeGraph, RoadGraph, get_graph
-from geo.routing.snap import Place, Snap, edge_cost, haversine_m, place_snap, snap_dict, snap_ends
+from geo.routing.snap import (
+    Place,
+    Snap,
+    edge_cost,
+    haversine_m,
+    place_point,
+    place_snap,
+    snap_dict,
+    snap_ends,
+)
 from geo.routing.speeds import WALK_SPEED_KPH, SpeedRange, check_mode
 from geo.routing.windows import _aware, _cum_time, window_columns
 
@@ -103,7 +112,9 @@ def route(g: RoadGraph, *, start: Snap, end: Snap, mode: str) -> Route:
     With the mode's hierarchy ready, one compiled call (:func:`geo.routing.kernel.route_kernel`)
     makes the route, its geometry and the cameras along it; else the plain searches below."""
     mg = g.modes[mode]
-    if search.USE_PREPARED and mg.prepared is not None and mg.snap_grid is not None:
+    from geo.routing.compiled import usable
+
+    if usable(mg, search.USE_PREPARED):
         r = _compiled_route(g, mg, mode, start, end)
         if r is not None:
             return r
@@ -130,33 +141,70 @@ def route(g: RoadGraph, *, start: Snap, end: Snap, mode: str) -> Route:
 def _compiled_route(g: RoadGraph, mg: ModeGraph, mode: str, start: Snap, end: Snap) -> Route | None:
     """:func:`route` in one compiled call, its cameras along kept on the route (``None``: the
     general builder must answer, e.g. a piece in the middle of the route is partial)."""
-    from geo.pathfinding.engine import _scratch
-    from geo.routing import kernel
-    from geo.routing.snap import AT_NODE_M
+    from geo.routing import compiled, kernel
 
-    p = mg.prepared
-    sc = _scratch(p.n)
-    status, pe, pf0, pf1, coords, pm, cams, s_m, e_m = kernel.route_kernel(
-        start.edge, start.frac, start.lon, start.lat, end.edge, end.frac, end.lon, end.lat,
-        g.length_m, mg.cost_e, g.src, g.dst, mg.fwd_ok, mg.bwd_ok, AT_NODE_M,
-        p.up_ptr, p.up_head, p.up_w, p.up_eid, p.dn_ptr, p.dn_head, p.dn_w, p.dn_eid,
-        p.eu, p.ev, p.ec1, p.ec2, sc.df, sc.db, sc.pf, sc.pb, sc.tf, sc.tb,
-        mg.csr.indptr, mg.csr.indices, mg.arc_eidx, mg.arc_fwd, g.xy_flat, g.xy_ptr,
-        g.ce_ptr, g.ce_cam, g.ce_f0, g.ce_f1,
-    )  # fmt: skip
+    status, *arrays = compiled.route_snapped(g, mg, start, end)
     if status == kernel.NO_PATH:
         raise Unreachable(
             f"no {mode} route from {start.field} to {end.field} on the road network",
             field=end.field,
         )
-    if status != kernel.OK:
-        return None
+    return _route_of(g, mode, start, end, *arrays) if status == kernel.OK else None
+
+
+def _route_of(
+    g: RoadGraph,
+    mode: str,
+    start: Snap,
+    end: Snap,
+    pe: np.ndarray,
+    pf0: np.ndarray,
+    pf1: np.ndarray,
+    coords: np.ndarray,
+    pm: np.ndarray,
+    cams: np.ndarray,
+    s_m: np.ndarray,
+    e_m: np.ndarray,
+) -> Route:
+    """The :class:`Route` of a compiled call's arrays (pieces, geometry, cameras along)."""
     speed = np.full(len(pe), WALK_SPEED_KPH) if mode == "walk" else g.speed_kph[pe].astype(float)
     length = float(pm.sum())
     tt = float((pm / (speed / 3.6)).sum()) if len(pm) else 0.0
     r = Route(mode, None, length, tt, None, start, end, pm, speed, (pe, pf0, pf1), coords)
     r.along = (cams, s_m, e_m)
     return r
+
+
+def route_places(
+    session: Session, g: RoadGraph, *, origin: Place, destination: Place, mode: str
+) -> Route:
+    """Snap two places (points or cameras) and route between them: with the mode's hierarchy
+    ready, both snaps and the route are one compiled call (:func:`route` otherwise)."""
+    from geo.routing import compiled, kernel
+
+    mg = g.modes[mode]
+    if not compiled.usable(mg, search.USE_PREPARED):
+        a = place_snap(session, g, origin, mode=mode, field="from")
+        b = place_snap(session, g, destination, mode=mode, field="to")
+        return route(g, start=a, end=b, mode=mode)
+    pa = place_point(session, origin, field="from")
+    pb = place_point(session, destination, field="to")
+    status, ea, fa, da, eb, fb, db, *arrays = compiled.route_points(
+        g, mg, (pa.lon, pa.lat, pa.kx), (pb.lon, pb.lat, pb.kx)
+    )
+    if status in (kernel.SNAP_FROM, kernel.SNAP_TO):  # the shapely search words the refusal
+        a = pa.snap(g, mode)
+        b = pb.snap(g, mode)
+        return route(g, start=a, end=b, mode=mode)
+    a = Snap(pa.lon, pa.lat, int(ea), float(fa), float(da), pa.field, pa.camera_id)
+    b = Snap(pb.lon, pb.lat, int(eb), float(fb), float(db), pb.field, pb.camera_id)
+    if status == kernel.NO_PATH:
+        raise Unreachable(
+            f"no {mode} route from {a.field} to {b.field} on the road network", field=b.field
+        )
+    if status != kernel.OK:
+        return route(g, start=a, end=b, mode=mode)
+    return _route_of(g, mode, a, b, *arrays)
 
 
 def _piece_arrays(
@@ -348,9 +396,8 @@ def find_route(
     depart = _aware(depart_at, "depart_at")
     speeds = SpeedRange.for_mode(mode, min_kph=min_kph, max_kph=max_kph)
     g = get_graph(session) if graph is None else graph
-    a = place_snap(session, g, origin, mode=mode, field="from")
-    b = place_snap(session, g, destination, mode=mode, field="to")
-    r = route(g, start=a, end=b, mode=mode)
+    r = route_places(session, g, origin=origin, destination=destination, mode=mode)
+    a, b = r.start, r.end
     fast, slow = speeds.fast(r.piece_speed_kph), speeds.slow(r.piece_speed_kph)
     ids, s_m, e_m = _along(g, r)
     cum, ct_fast, ct_slow = r.cumulative_m(), _cum_time(r, fast), _cum_time(r, slow)

@@ -76,8 +76,7 @@ def snap(
     g: RoadGraph, *, lon: float, lat: float, mode: str, field: str, max_m: float = MAX_SNAP_M
 ) -> Snap:
     """Nearest usable edge for ``mode`` within ``max_m`` metres (measured locally in metres)."""
-    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
-        raise InvalidInput(f"{field} is not a valid WGS84 coordinate", field=field)
+    check_point(lon, lat, field)
     mg = g.modes[mode]
     kx, ky = local_m_per_deg(lon, lat)
     if mg.snap_grid is not None:
@@ -171,6 +170,44 @@ def camera_point(session: Session, camera_id: int, *, field: str) -> tuple[float
     if row is None:
         raise NotFound(f"camera {camera_id} does not exist", field=field, camera_id=camera_id)
     return float(row[0]), float(row[1])
+
+
+@dataclass
+class PlacePoint:
+    """A place resolved to a checked point (a camera's position for a camera), not yet snapped:
+    ``field`` names it in refusals, ``kx`` is metres per degree of longitude there."""
+
+    lon: float
+    lat: float
+    kx: float
+    field: str
+    camera_id: int | None = None
+
+    def snap(self, g: RoadGraph, mode: str) -> Snap:
+        """:func:`snap` of this point (raises as it does)."""
+        s = snap(g, lon=self.lon, lat=self.lat, mode=mode, field=self.field)
+        s.camera_id = self.camera_id
+        return s
+
+
+def check_point(lon: float, lat: float, field: str) -> None:
+    """InvalidInput naming ``field`` unless (lon, lat) is a finite WGS84 coordinate."""
+    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise InvalidInput(f"{field} is not a valid WGS84 coordinate", field=field)
+
+
+def place_point(session: Session, place: Place, *, field: str) -> PlacePoint:
+    """The point of a place (a camera's from the database), checked as :func:`snap` checks."""
+    if place.camera_id is not None:
+        name = f"{field}.camera_id"
+        lon, lat = camera_point(session, place.camera_id, field=name)
+        check_point(lon, lat, name)
+        return PlacePoint(lon, lat, local_m_per_deg(lon, lat)[0], name, int(place.camera_id))
+    if place.lon is None or place.lat is None:
+        raise InvalidInput(f"{field} needs lat and lon, or camera_id", field=field)
+    lon, lat = float(place.lon), float(place.lat)
+    check_point(lon, lat, field)
+    return PlacePoint(lon, lat, local_m_per_deg(lon, lat)[0], field)
 
 
 def place_snap(session: Session, g: RoadGraph, place: Place, *, mode: str, field: str) -> Snap:
