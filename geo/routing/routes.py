@@ -323,7 +323,7 @@ def _make_route(g: RoadGraph, mode: str, pieces: list[Piece], start: Snap, end: 
     return _finish(mode, pieces, chunks, piece_m, speed, start, end, None)
 
 
-@dataclass
+@dataclass(slots=True)
 class CameraPass:
     """A camera that sees the route: where along the route it sees it (first..last metre)."""
 
