@@ -91,6 +91,8 @@ class RoadGraph:
     ce_f0: np.ndarray = field(default_factory=lambda: np.zeros(0))
     ce_f1: np.ndarray = field(default_factory=lambda: np.zeros(0))
     ce_ptr: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))  # rows per edge
+    cam_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # sorted
+    cam_lonlat: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # per cam_ids
     serial: int = field(default_factory=lambda: next(_serials))
 
     def speed_ms(self, mode: str, *, walk_kph: float = WALK_SPEED_KPH) -> np.ndarray:
@@ -383,3 +385,5 @@ def _load_cameras_on_edges(session: Session, g: RoadGraph) -> None:
         g.ce_f0 = np.array([t[2] for t in trip], dtype=float)
         g.ce_f1 = np.array([t[3] for t in trip], dtype=float)
     g.ce_ptr = np.searchsorted(g.ce_edge, np.arange(len(g.edge_ids) + 1)).astype(np.int64)
+    g.cam_ids = np.array(sorted(g.camera_xy), dtype=np.int64)
+    g.cam_lonlat = np.array([g.camera_xy[c] for c in g.cam_ids.tolist()], float).reshape(-1, 2)

@@ -15,7 +15,7 @@ from shapely import LineString
 from sqlalchemy.orm import Session
 
 from geo.errors import Unreachable
-from geo.routing import search
+from geo.routing import compiled, kernel, search
 from geo.routing.graph import ModeGraph, RoadGraph, get_graph
 from geo.routing.snap import (
     Place,
@@ -112,9 +112,7 @@ def route(g: RoadGraph, *, start: Snap, end: Snap, mode: str) -> Route:
     With the mode's hierarchy ready, one compiled call (:func:`geo.routing.kernel.route_kernel`)
     makes the route, its geometry and the cameras along it; else the plain searches below."""
     mg = g.modes[mode]
-    from geo.routing.compiled import usable
-
-    if usable(mg, search.USE_PREPARED):
+    if compiled.usable(mg, search.USE_PREPARED):
         r = _compiled_route(g, mg, mode, start, end)
         if r is not None:
             return r
@@ -141,8 +139,6 @@ def route(g: RoadGraph, *, start: Snap, end: Snap, mode: str) -> Route:
 def _compiled_route(g: RoadGraph, mg: ModeGraph, mode: str, start: Snap, end: Snap) -> Route | None:
     """:func:`route` in one compiled call, its cameras along kept on the route (``None``: the
     general builder must answer, e.g. a piece in the middle of the route is partial)."""
-    from geo.routing import compiled, kernel
-
     status, *arrays = compiled.route_snapped(g, mg, start, end)
     if status == kernel.NO_PATH:
         raise Unreachable(
@@ -180,8 +176,6 @@ def route_places(
 ) -> Route:
     """Snap two places (points or cameras) and route between them: with the mode's hierarchy
     ready, both snaps and the route are one compiled call (:func:`route` otherwise)."""
-    from geo.routing import compiled, kernel
-
     mg = g.modes[mode]
     if not compiled.usable(mg, search.USE_PREPARED):
         a = place_snap(session, g, origin, mode=mode, field="from")
@@ -342,12 +336,23 @@ def cameras_along(g: RoadGraph, r: Route, *, exclude: set[int] | None = None) ->
     traversed stretch; its ends are mapped to metres along the route, reduced per camera.
     """
     cams, s_m, e_m = _along(g, r, exclude)
-    get = g.camera_xy.get
-    nan2 = (math.nan, math.nan)
+    lon, lat = _camera_lonlat(g, cams)
     return [
-        CameraPass(c, s0, e0, *get(c, nan2))
-        for c, s0, e0 in zip(cams.tolist(), s_m.tolist(), e_m.tolist(), strict=True)
+        CameraPass(*x)
+        for x in zip(cams.tolist(), s_m.tolist(), e_m.tolist(), lon, lat, strict=True)
     ]
+
+
+def _camera_lonlat(g: RoadGraph, cams: np.ndarray) -> tuple[list[float], list[float]]:
+    """Longitudes and latitudes of cameras on the graph's roads (NaN for any other)."""
+    if not len(cams):
+        return [], []
+    i = np.minimum(np.searchsorted(g.cam_ids, cams), max(len(g.cam_ids) - 1, 0))
+    if not len(g.cam_ids):
+        return [math.nan] * len(cams), [math.nan] * len(cams)
+    xy = g.cam_lonlat[i]
+    xy[g.cam_ids[i] != cams] = math.nan
+    return xy[:, 0].tolist(), xy[:, 1].tolist()
 
 
 def _along(
@@ -404,12 +409,12 @@ def find_route(
     t_fast = np.interp(s_m, cum, ct_fast).tolist()
     t_slow = np.interp(e_m, cum, ct_slow).tolist()
     cam_ids = ids.tolist()
-    get, nan2 = g.camera_xy.get, (math.nan, math.nan)
+    lon, lat = _camera_lonlat(g, ids)
     cams = [
         {
             "camera_id": c,
-            "lon": xy[0],
-            "lat": xy[1],
+            "lon": x,
+            "lat": y,
             "distance_along_m": round(a, 1),
             "distance_until_m": round(b, 1),
             "expected_from": t0,
@@ -417,9 +422,10 @@ def find_route(
             "review_s": rv,
             "playback": link,
         }
-        for c, xy, a, b, (t0, t1, rv, link) in zip(
+        for c, x, y, a, b, (t0, t1, rv, link) in zip(
             cam_ids,
-            [get(c, nan2) for c in cam_ids],
+            lon,
+            lat,
             s_m.tolist(),
             e_m.tolist(),
             window_columns(cam_ids, t_fast, t_slow, start=depart),
