@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from geo.video import archive, privacy
 from geo.video import export as ev
 from geo.video.sources import demo_clip_path
+from tests.video_helpers import decode_frames
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 T = NOW - dt.timedelta(minutes=10)  # archive: 3 segments of 4 s from T
@@ -134,15 +135,7 @@ def flip(data: bytes, at: int) -> bytes:
 def frames_of(mp4: bytes, tmp: Path) -> list[np.ndarray]:
     p = tmp / "clip_decode.mp4"
     p.write_bytes(mp4)
-    cap = cv2.VideoCapture(str(p))
-    out = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        out.append(f)
-    cap.release()
-    return out
+    return decode_frames(p)
 
 
 def gray_corner(frame: np.ndarray, bw: int, bh: int) -> np.ndarray:

@@ -18,6 +18,7 @@ from skimage import data
 
 from geo.errors import Unavailable
 from geo.video import faces, privacy
+from tests.video_helpers import decode_frames
 
 CLIP = Path(__file__).resolve().parent.parent / "data" / "video" / "vtest_480x360.avi"
 ASTRO_FACE = (178, 62, 268, 176)  # x0, y0, x1, y1 of the face in data.astronaut()
@@ -56,15 +57,7 @@ def padded(box: faces.Box, frac: float, shape: tuple[int, ...]) -> tuple[slice, 
 
 @pytest.fixture(scope="module")
 def clip_frames() -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(CLIP))
-    out = []
-    for i in range(800):
-        ok, f = cap.read()
-        if not ok:
-            break
-        if i % 10 == 0:
-            out.append(f)
-    cap.release()
+    out = decode_frames(CLIP, every=10, limit=800)
     assert len(out) >= 60
     return out
 
@@ -334,18 +327,6 @@ def detail(img: np.ndarray) -> float:
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
-def _decoded(path: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    out = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        out.append(f)
-    cap.release()
-    return out
-
-
 def test_clip_cut_from_the_archive_blurs_a_moving_face_on_every_frame(
     session, face_archive, tmp_path: Path
 ) -> None:
@@ -369,7 +350,7 @@ def test_clip_cut_from_the_archive_blurs_a_moving_face_on_every_frame(
         transform=privacy.FrameFilter([], face_blur=True),
         out_dir=out_dir,
     )
-    got = _decoded(clip.path)
+    got = decode_frames(clip.path)
     assert clip.frames == len(got) == 40 and clip.segments == 2
     for j, (o, b, rect) in enumerate(zip(got, raw, rects, strict=True)):
         x0, y0, x1, y1 = rect

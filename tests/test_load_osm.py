@@ -259,7 +259,7 @@ def test_load_is_one_transaction(fresh_engine: Engine, tmp_path: Path) -> None:
 
 def test_merged_attributes_are_ordered_stably() -> None:
     """osmnx's merged-attribute lists come in per-process order; rows must not depend on it."""
-    from geo.load.osm import _edge_row
+    from geo.load.osm_roads import _edge_row
 
     line = [(24.94, 60.17), (24.941, 60.171)]
     base = {"osmid": [2, 1], "length": 100.0, "maxspeed": ["40", "30"]}

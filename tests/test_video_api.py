@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from geo.video import archive
 from geo.video.motion import Motion, store_events
 from geo.video.sources import demo_clip_path, demo_stream_url
+from tests.video_helpers import decode_frames
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 T = NOW - dt.timedelta(minutes=10)  # archive: 3 segments of 4 s from T
@@ -147,14 +148,7 @@ def test_clip_across_segments_masked_h264(session: Session, world: Any, tmp_path
     assert r.headers["x-clip-frames"] == "60"
     p = tmp_path / "c.mp4"
     p.write_bytes(r.content)
-    cap = cv2.VideoCapture(str(p))
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
-    cap.release()
+    frames = decode_frames(p)
     assert len(frames) == 60
     for f in frames[::15]:
         assert_masked(f)

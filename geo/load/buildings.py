@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from geo.errors import InvalidInput, LoadError
 from geo.load.common import LoadReport, Reject, decode_bytes, record_load, sha256_file, upsert
-from geo.load.osm import WKT_DECIMALS, parse_height_m, parse_levels
+from geo.load.osm_tags import WKT_DECIMALS, parse_height_m, parse_levels
 
 BUILDING_FORMATS = ("geojson", "overpass", "kr-building")
 #: Height assumed per storey when only the number of storeys is known (metres).
@@ -512,7 +512,7 @@ def load_buildings_any(
     if (fmt or "").lower() in ("osm", "pbf") or (
         fmt is None and name.endswith((".osm", ".pbf", ".osm.xml"))
     ):
-        from geo.load.osm import load_buildings
+        from geo.load.osm_buildings import load_buildings
 
         return load_buildings(session, path=path, fmt=fmt, progress=progress)
     return load_building_file(session, path=path, fmt=fmt, progress=progress, **kw)

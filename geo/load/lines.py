@@ -34,17 +34,16 @@ from tqdm import tqdm
 
 from geo.errors import InvalidInput, LoadError
 from geo.load.common import LoadReport, Reject, sha256_file, upsert
-from geo.load.osm import (
+from geo.load.osm_files import ROAD_FORMATS
+from geo.load.osm_roads import finish_roads_load, prune_road_area
+from geo.load.osm_tags import (
     DEFAULT_SPEED_KPH,
     DRIVABLE_HIGHWAYS,
     NO_ACCESS,
     NON_DRIVABLE_SPEED_KPH,
-    ROAD_FORMATS,
     WKT_DECIMALS,
     _json_safe,
-    finish_roads_load,
     parse_maxspeed,
-    prune_road_area,
 )
 
 LINE_FORMATS = ("geojson", "gpkg", "shp")
@@ -483,7 +482,7 @@ def road_format(path: Path) -> str:
     """The road file format of a path: an OSM one (osm, pbf, graphml) or a line file one."""
     name = path.name.lower()
     if name.endswith((".pbf", ".graphml", ".osm", ".osm.xml")):
-        from geo.load.osm import detect_road_format
+        from geo.load.osm_files import detect_road_format
 
         return detect_road_format(path)
     return detect_line_format(path)
@@ -501,7 +500,7 @@ def load_roads_any(
     path = Path(path)
     fmt = (fmt or road_format(path)).lower()
     if fmt in ROAD_FORMATS:
-        from geo.load.osm import load_roads
+        from geo.load.osm_roads import load_roads
 
         return load_roads(session, path=path, fmt=fmt, progress=progress)
     return load_road_lines(session, path=path, fmt=fmt, progress=progress, **kw)
