@@ -173,6 +173,8 @@ class _Scratch:
         self.out_d = np.empty(n, np.float64)
         self.b_first = np.zeros(n, np.int64)
         self.b_count = np.zeros(n, np.int64)
+        self.hk = np.empty((2, n))  # one_to_one's indexed heaps: keys forward, backward
+        self.hx = np.full((4, n), -1, np.int64)  # items f, b; slots f, b (-1: not queued)
 
 
 _local = threading.local()
@@ -212,7 +214,7 @@ def one_to_one(p: Prepared, sources: Seeds, targets: Seeds) -> tuple[float, np.n
     best, path = _q.route(
         sn, sc, tn, tc,
         p.up_ptr, p.up_head, p.up_w, p.up_eid, p.dn_ptr, p.dn_head, p.dn_w, p.dn_eid,
-        p.eu, p.ev, p.ec1, p.ec2, s.df, s.db, s.pf, s.pb, s.tf, s.tb,
+        p.eu, p.ev, p.ec1, p.ec2, s.df, s.db, s.pf, s.pb, s.tf, s.tb, s.hk, s.hx,
     )  # fmt: skip
     if not path.size:
         raise NoPath("no path between the sources and the targets")

@@ -41,7 +41,7 @@ def _args(g: RoadGraph, mg: ModeGraph) -> tuple[Raw, Raw]:
 
 def _scratch_of(mg: ModeGraph) -> Raw:
     sc = _scratch(mg.prepared.n)
-    return (sc.df, sc.db, sc.pf, sc.pb, sc.tf, sc.tb)
+    return (sc.df, sc.db, sc.pf, sc.pb, sc.tf, sc.tb, sc.hk, sc.hx)
 
 
 def usable(mg: ModeGraph, use_prepared: bool) -> bool:

@@ -327,7 +327,7 @@ def route_kernel(
     ea, fa, a_lon, a_lat, eb, fb, b_lon, b_lat,
     length_m, cost_e, src, dst, fwd_ok, bwd_ok, at_node_m,
     u_ptr, u_head, u_w, u_eid, d_ptr, d_head, d_w, d_eid, eu, ev, ec1, ec2, rank, node_of,
-    df, dbk, pf, pb, tf, tb,
+    df, dbk, pf, pb, tf, tb, hk, hx,
     indptr, indices, arc_eidx, arc_fwd, xy, xy_ptr, ce_ptr, ce_cam, ce_f0, ce_f1,
 ):  # fmt: skip
     """Route between two snapped places through the hierarchy, with its geometry and the cameras
@@ -347,7 +347,7 @@ def route_kernel(
     if sn.size and tn.size:
         cost, inner = chq.route(
             rank[sn], sc, rank[tn], tc, u_ptr, u_head, u_w, u_eid, d_ptr, d_head, d_w, d_eid,
-            eu, ev, ec1, ec2, df, dbk, pf, pb, tf, tb,
+            eu, ev, ec1, ec2, df, dbk, pf, pb, tf, tb, hk, hx,
         )  # fmt: skip
         path = node_of[inner]
     if not path.size:
@@ -382,7 +382,7 @@ def points_kernel(
     x0, y0, cw, chh, nx, ny, cell_ptr, cell_seg, seg_edge,
     length_m, cost_e, src, dst, fwd_ok, bwd_ok, at_node_m,
     u_ptr, u_head, u_w, u_eid, d_ptr, d_head, d_w, d_eid, eu, ev, ec1, ec2, rank, node_of,
-    df, dbk, pf, pb, tf, tb,
+    df, dbk, pf, pb, tf, tb, hk, hx,
     indptr, indices, arc_eidx, arc_fwd, xy, xy_ptr, ce_ptr, ce_cam, ce_f0, ce_f1,
 ):  # fmt: skip
     """Snap both points (:func:`snap_point`) and route between them (:func:`route_kernel`):
@@ -406,7 +406,7 @@ def points_kernel(
         ea, fa, a_lon, a_lat, eb, fb, b_lon, b_lat,
         length_m, cost_e, src, dst, fwd_ok, bwd_ok, at_node_m,
         u_ptr, u_head, u_w, u_eid, d_ptr, d_head, d_w, d_eid, eu, ev, ec1, ec2, rank, node_of,
-        df, dbk, pf, pb, tf, tb,
+        df, dbk, pf, pb, tf, tb, hk, hx,
         indptr, indices, arc_eidx, arc_fwd, xy, xy_ptr, ce_ptr, ce_cam, ce_f0, ce_f1,
     )  # fmt: skip
     return st, ea, fa, da, eb, fb, db, pe, pf0, pf1, coords, pm, cams, s_m, e_m
@@ -434,7 +434,8 @@ def warm() -> None:
     rest = (
         length, length / 1.4, src, dst, ok, ok, 0.5,
         p.up_ptr, p.up_head, p.up_w, p.up_eid, p.dn_ptr, p.dn_head, p.dn_w, p.dn_eid,
-        p.eu, p.ev, p.ec1, p.ec2, p.rank, p.node_of, sc.df, sc.db, sc.pf, sc.pb, sc.tf, sc.tb,
+        p.eu, p.ev, p.ec1, p.ec2, p.rank, p.node_of,
+        sc.df, sc.db, sc.pf, sc.pb, sc.tf, sc.tb, sc.hk, sc.hx,
         indptr, indices, np.array([0, 0, 1, 1], np.int64), np.array([1, 0, 1, 0], np.bool_),
         xy, xy_ptr, np.zeros(3, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0),
     )  # fmt: skip

@@ -344,14 +344,11 @@ def cameras_along(g: RoadGraph, r: Route, *, exclude: set[int] | None = None) ->
 
 
 def _camera_lonlat(g: RoadGraph, cams: np.ndarray) -> tuple[list[float], list[float]]:
-    """Longitudes and latitudes of cameras on the graph's roads (NaN for any other)."""
+    """Longitudes and latitudes of cameras on the graph's roads (every camera along a route
+    is one: both come from ``camera_edges``, :func:`geo.routing.graph._load_cameras_on_edges`)."""
     if not len(cams):
         return [], []
-    i = np.minimum(np.searchsorted(g.cam_ids, cams), max(len(g.cam_ids) - 1, 0))
-    if not len(g.cam_ids):
-        return [math.nan] * len(cams), [math.nan] * len(cams)
-    xy = g.cam_lonlat[i]
-    xy[g.cam_ids[i] != cams] = math.nan
+    xy = g.cam_lonlat[np.searchsorted(g.cam_ids, cams)]
     return xy[:, 0].tolist(), xy[:, 1].tolist()
 
 
