@@ -496,6 +496,11 @@ def load_cameras_bulk(
     if not bulk_eligible(path, fmt):
         return rowpath.load_cameras(session, path=path, fmt=fmt, refresh_views=refresh_views)
     tm = timings if timings is not None else {}
+    from geo.load.bulk_pipeline import first_load
+
+    if (got := first_load(session, path=path, tm=tm, want_ids=refresh_views)) is not None:
+        report, n, ids = got  # a first load of a large file: written while it was read
+        return _finish_load(session, report, (n, 0, ids, 0), n, tm, refresh_views=refresh_views)
     t0 = time.perf_counter()
     cols = read_columns(path)
     tm["read_s"] = time.perf_counter() - t0
@@ -518,18 +523,66 @@ def load_cameras_bulk(
         record_load(session, report)
         tm["views_record_s"] = time.perf_counter() - t0
         return report
-    ins, upd, ids, merged = copy_upsert(
-        session, t=cols, rows=rows, keep=keep, want_ids=refresh_views, timings=tm
+    done = copy_upsert(session, t=cols, rows=rows, keep=keep, want_ids=refresh_views, timings=tm)
+    tm["copy_upsert_s"] = time.perf_counter() - t0
+    return _finish_load(session, report, done, len(rows), tm, refresh_views=refresh_views)
+
+
+def _other_sources_stored(session: Session) -> bool:
+    """Whether another source's records that this file's cameras may merge with are stored."""
+    from geo.load.merge import MERGE_SOURCES
+
+    others = [m for m in MERGE_SOURCES if m != SOURCE]
+    return bool(
+        session.execute(
+            text("select exists (select 1 from camera_sources where source = any(:s))"),
+            {"s": others},
+        ).scalar_one()
     )
+
+
+def _merge_new_records(session: Session, report: LoadReport) -> list[int]:
+    """The row loader's merge (:func:`geo.load.unify.reconcile`) after a COPY that inserted
+    records while other sources' records are stored: a new record of a camera another file
+    already holds joins that camera (its fresh row is merged away), so the COPY path never
+    leaves two rows for one camera. Returns the camera ids written, whose views are stale; the
+    merge summary and report paths go to ``report.notes`` as the row loader's do."""
+    from geo.load.merge import write_merge_report
+    from geo.load.unify import reconcile
+
+    session.execute(text("analyze camera_sources"))
+    result = reconcile(session, sources=[SOURCE])
+    report.notes += write_merge_report(session, result, report=report, sources=[SOURCE])
+    written = sorted(set(result["inserted_ids"]) | set(result["changed_ids"]))
+    if written:  # views of rows the merge moved or rewrote are recomputed like any other
+        session.execute(
+            text("delete from camera_views where camera_id = any(:ids)"), {"ids": written}
+        )
+    return written
+
+
+def _finish_load(
+    session: Session,
+    report: LoadReport,
+    done: tuple[int, int, list[int], int],
+    n_rows: int,
+    tm: dict[str, float],
+    *,
+    refresh_views: bool,
+) -> LoadReport:
+    """Counts, warnings and views of a written load (``done``: :func:`copy_upsert`'s answer),
+    then its ``data_loads`` row."""
+    ins, upd, ids, merged = done
     if merged:
         report.warnings.append(
             f"{merged} rows are records of cameras merged with other sources (geo.load.unify): "
             "their records were updated, the merged camera rows left to the merge"
         )
     report.inserted, report.updated = ins, upd
-    report.unchanged = len(rows) - ins - upd
-    tm["copy_upsert_s"] = time.perf_counter() - t0
+    report.unchanged = n_rows - ins - upd
     t0 = time.perf_counter()
+    if ins and _other_sources_stored(session):
+        ids = sorted(set(ids) | set(_merge_new_records(session, report)))
     if refresh_views and ids:
         from geo.views import refresh_camera_views
 

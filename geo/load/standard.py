@@ -77,43 +77,69 @@ def round6(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def read_columns(path: Path) -> Columns:
-    """Read a CSV (any encoding) as columns with the row path's rules (:func:`read_csv_rows`):
-    values stripped, empty rows skipped, line numbers of the file. pandas' C parser does the
-    reading; files it cannot take as they are (ragged rows, bare CR line breaks, a header over
-    several lines) go through the row path's reader instead."""
+def _prepared(path: Path) -> tuple[str, str, list[str]] | None:
+    """The decoded text, encoding and header of a file pandas' C parser can read as it is, or
+    ``None`` (no header, ragged header, bare CR line breaks: the row path's reader takes it)."""
     textdata, enc = decode_bytes(Path(path).read_bytes(), path=str(path))
     reader = csv.reader(io.StringIO(textdata, newline=""))
     header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
     if not header:
-        return _columns_from_rows(path)
+        return None
     if reader.line_num != 1 or textdata.count("\r") != textdata.count("\r\n"):
-        return _columns_from_rows(path)
-    try:
-        df = pd.read_csv(  # pandas' C parser reads UTF-8 bytes far faster than text
-            io.BytesIO(textdata.encode("utf-8")),
-            encoding="utf-8",
-            dtype=object,
-            header=None,
-            skiprows=1,
-            names=list(range(len(header))),
-            na_filter=False,
-            skip_blank_lines=False,
-            index_col=False,
-        )
-    except (pd.errors.ParserError, ValueError):
-        return _columns_from_rows(path)
-    del textdata
+        return None
+    return textdata, enc, header
+
+
+def _pandas_reader(utf8: Any, header: list[str], chunk_rows: int | None) -> Any:
+    """pandas' C parser over a binary file of UTF-8 (far faster than over text)."""
+    return pd.read_csv(
+        utf8,
+        encoding="utf-8",
+        dtype=object,
+        header=None,
+        skiprows=1,
+        names=list(range(len(header))),
+        na_filter=False,
+        skip_blank_lines=False,
+        index_col=False,
+        chunksize=chunk_rows,
+    )
+
+
+def _frame_columns(
+    df: pd.DataFrame, header: list[str], enc: str, first_line: int
+) -> tuple[Columns, int]:
+    """The columns of a parsed frame whose first row starts at file line ``first_line``; also
+    returns the line the row after its last starts at (quoted line breaks counted)."""
     raw = [df[i].to_numpy(dtype=object) for i in range(len(header))]
     breaks = np.zeros(len(df), dtype=np.int64)
     for col in raw:
         if "\n" in "\x00".join(col):
             breaks += np.fromiter((v.count("\n") for v in col), np.int64, len(col))
-    lines = 2 + np.arange(len(df), dtype=np.int64) + np.concatenate([[0], np.cumsum(breaks)[:-1]])
+    before = np.concatenate([[0], np.cumsum(breaks)[:-1]]) if len(df) else breaks
+    lines = first_line + np.arange(len(df), dtype=np.int64) + before
     raw = [np.array([v.strip() for v in c], dtype=object) if _needs_strip(c) else c for c in raw]
     keep = ~np.logical_and.reduce([c == "" for c in raw]) if raw else np.zeros(0, bool)
     cols = {h: raw[i][keep] for i, h in enumerate(header)}
-    return Columns(header=header, lines=lines[keep], cols=cols, encoding=enc)
+    nxt = first_line + len(df) + int(breaks.sum())
+    return Columns(header=header, lines=lines[keep], cols=cols, encoding=enc), nxt
+
+
+def read_columns(path: Path) -> Columns:
+    """Read a CSV (any encoding) as columns with the row path's rules (:func:`read_csv_rows`):
+    values stripped, empty rows skipped, line numbers of the file. pandas' C parser does the
+    reading; files it cannot take as they are (ragged rows, bare CR line breaks, a header over
+    several lines) go through the row path's reader instead."""
+    prep = _prepared(path)
+    if prep is None:
+        return _columns_from_rows(path)
+    textdata, enc, header = prep
+    try:
+        df = _pandas_reader(io.BytesIO(textdata.encode("utf-8")), header, None)
+    except (pd.errors.ParserError, ValueError):
+        return _columns_from_rows(path)
+    del textdata
+    return _frame_columns(df, header, enc, 2)[0]
 
 
 def _columns_from_rows(path: Path) -> Columns:
@@ -141,6 +167,10 @@ def _or(*arrays: np.ndarray | None) -> np.ndarray:
         if a is not None and not (a.dtype == object and a.size and a[0] is None and _all_none(a)):
             out = np.where(_truthy(a), a, out)
     return out
+
+
+def _is_none(a: np.ndarray) -> np.ndarray:
+    return np.equal(a, None)  # type: ignore[call-overload]
 
 
 def _all_none(a: np.ndarray) -> bool:
@@ -248,13 +278,104 @@ def parse_standard(t: Columns, report: LoadReport) -> tuple[pd.DataFrame, np.nda
     """The camera rows of a standard-data file (one per accepted row), rejects and warnings into
     ``report``: the rules, reasons and order of :func:`geo.load.cameras.parse_cameras`.
     Returns the rows and the mask of the file rows they come from."""
+    return finish_standard(t, derive_standard(t), report)
+
+
+#: The per-row values of :func:`derive_standard`, by name (numpy arrays, one element per row).
+Derived = dict[str, Any]
+
+
+def derive_standard(t: Columns) -> Derived:
+    """What :func:`parse_standard` decides row by row (values, and the rules of one row: bad
+    coordinates, count, date, ranges): the same for a chunk of a file as for the whole file.
+    ``ok_rows`` marks the rows these rules accept; the whole-file rules (placeholders, duplicate
+    ids) are :func:`finish_standard`'s. Chunks join with :func:`concat_derived`."""
     n = len(t)
     get = t.get
-    la = parse_floats(_or(get("WGS84위도"), get("위도")))
-    lo = parse_floats(_or(get("WGS84경도"), get("경도")))
+    d: Derived = {}
+    d["la"] = la = parse_floats(_or(get("WGS84위도"), get("위도")))
+    d["lo"] = lo = parse_floats(_or(get("WGS84경도"), get("경도")))
     with np.errstate(invalid="ignore"):
         ok = ~np.isnan(la) & ~np.isnan(lo) & (la != 0) & (lo != 0)
         ok &= (np.abs(la) <= 90) & (np.abs(lo) <= 180)
+    d["ok"] = ok
+    d["count"] = count = _umap(_count, get("카메라대수"))
+    d["count_bad"] = np.fromiter((c is None or c < 0 for c in count), bool, n)
+    installed = _or(get("설치연월"), get("설치년월"), np.full(n, "", object))
+    d["month"] = month = _umap(lambda v: rowpath._parse_month(v) if v else None, installed)
+    d["month_bad"] = _truthy(installed) & np.fromiter((m is None for m in month), bool, n)
+    direction = _umap(
+        lambda v: rowpath._kr_heading(v if v is not None else ""), get("촬영방면정보")
+    )
+    d["heading"] = heading = np.array([h for h, _ in direction], dtype=object)
+    d["fov"] = fov = np.array([f for _, f in direction], dtype=object)
+    hf, ff = _floats(heading), _floats(fov)
+    with np.errstate(invalid="ignore"):  # _validate_ranges, on the rows it could refuse
+        odd = ((hf < 0) | (hf >= 360)) | ((ff <= 0) | (ff > 360))
+    d["ranges"] = ranges = np.full(n, None, dtype=object)  # (a Reject where refused)
+    for k in np.flatnonzero(odd).tolist():
+        row = {"heading_deg": heading[k], "fov_deg": fov[k], "range_m": None}
+        ranges[k] = rowpath._validate_ranges(int(t.lines[k]), row)
+    d["agency"] = agency = _or(get("관리기관명"), None)
+    num = _or(get("관리번호"), get("번호"))
+    ext = np.array(
+        [f"{a}:{m}" if m else "" for a, m in zip(agency, num, strict=True)], dtype=object
+    )
+    for k in np.flatnonzero(~_truthy(num)).tolist():
+        ext[k] = rowpath._row_id(_row_dict(t, k))
+    d["ext"] = ext
+    d["name"] = _or(get("소재지도로명주소"), get("소재지지번주소"), None)
+    d["purpose"] = _umap(
+        lambda v: rowpath.KR_PURPOSE.get((v or "").strip(), "other"), get("설치목적구분")
+    )
+    d["resolution"] = _umap(_resolution, get("카메라화소수"))
+    d["retention"] = _umap(lambda v: parse_int(v) if v else None, get("보관일수"))
+    d["ok_rows"] = ok_rows = ok & ~d["count_bad"] & ~d["month_bad"] & _is_none(ranges)
+    geom = np.full(n, None, dtype=object)
+    dec = np.full(n, None, dtype=object)
+    for k, x, y in zip(np.flatnonzero(ok_rows).tolist(), lo[ok_rows], la[ok_rows], strict=True):
+        geom[k] = g = f"POINT({x:.8f} {y:.8f})"
+        dec[k] = _wkt_decimals(g)
+    d["geom"], d["coord_decimals"] = geom, dec
+    d["kinds"] = _umap(lambda v: rowpath.kr_direction(v)[2], get("촬영방면정보"))
+    return d
+
+
+def concat_derived(parts: list[Derived]) -> Derived:
+    """One :data:`Derived` of consecutive chunks (row indexes follow on)."""
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def standard_rows(d: Derived, idx: np.ndarray) -> pd.DataFrame:
+    """The camera rows (the columns :mod:`geo.load.bulk` stages) of the rows ``idx`` (a mask or
+    indexes of rows :func:`derive_standard` accepted)."""
+    name = d["name"][idx]
+    return pd.DataFrame(
+        {
+            "external_id": d["ext"][idx],
+            "name": name,
+            "purpose": d["purpose"][idx],
+            "agency": d["agency"][idx],
+            "address": name,
+            "geom": d["geom"][idx],
+            "heading_deg": d["heading"][idx],
+            "fov_deg": d["fov"][idx],
+            "camera_count": np.array([max(1, c) for c in d["count"][idx]], dtype=object),
+            "resolution_px": d["resolution"][idx],
+            "retention_days": d["retention"][idx],
+            "installed_on": d["month"][idx],
+            "coord_decimals": d["coord_decimals"][idx].astype(np.int64),
+        }
+    )
+
+
+def finish_standard(t: Columns, d: Derived, report: LoadReport) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`parse_standard` from the whole file's :func:`derive_standard`: the whole-file rules
+    (placeholders, suspect locations, duplicate ids and repeats), rejects in file order and the
+    warnings. Returns the rows and the mask of the file rows they come from."""
+    n = len(t)
+    get = t.get
+    la, lo, ok = d["la"], d["lo"], d["ok"]
     ph, suspects = placeholders(t, la, lo, ok)
     for ag, ns in sorted(suspects.items()):
         shown = ", ".join(str(x) for x in ns[:20]) + (
@@ -282,62 +403,25 @@ def parse_standard(t: Columns, report: LoadReport) -> tuple[pd.DataFrame, np.nda
     rej |= _rejects_at(t, free & ~ok, bad_coords)
     free &= ok
     cnt_s = get("카메라대수")
-    count = _umap(_count, cnt_s)
-    bad = free & np.fromiter((c is None or c < 0 for c in count), bool, n)
+    bad = free & d["count_bad"]
     rej |= _rejects_at(
         t, bad, lambda i: ("camera count is not a whole number", "카메라대수", cnt_s[i])
     )
     free &= ~bad
     installed = _or(get("설치연월"), get("설치년월"), np.full(n, "", object))
-    month = _umap(lambda v: rowpath._parse_month(v) if v else None, installed)
-    bad = free & _truthy(installed) & np.fromiter((m is None for m in month), bool, n)
+    bad = free & d["month_bad"]
     rej |= _rejects_at(
         t, bad, lambda i: ("unparseable installation date", "설치연월", installed[i])
     )
     free &= ~bad
-    direction = _umap(
-        lambda v: rowpath._kr_heading(v if v is not None else ""), get("촬영방면정보")
-    )
-    heading = np.array([h for h, _ in direction], dtype=object)
-    fov = np.array([f for _, f in direction], dtype=object)
-    hf, ff = _floats(heading), _floats(fov)
-    with np.errstate(invalid="ignore"):  # _validate_ranges, on the rows it could refuse
-        odd = free & (((hf < 0) | (hf >= 360)) | ((ff <= 0) | (ff > 360)))
-    for k in np.flatnonzero(odd).tolist():
-        row = {"heading_deg": heading[k], "fov_deg": fov[k], "range_m": None}
-        if (r := rowpath._validate_ranges(int(t.lines[k]), row)) is not None:
-            rej[k], free[k] = r, False
-    agency = _or(get("관리기관명"), None)
-    num = _or(get("관리번호"), get("번호"))
-    ext = np.array(
-        [f"{a}:{m}" if m else "" for a, m in zip(agency, num, strict=True)], dtype=object
-    )
-    for k in np.flatnonzero(~_truthy(num)).tolist():
-        ext[k] = rowpath._row_id(_row_dict(t, k))
-    keep = _dedupe(t, ext, free, rej, report)
+    ranges = d["ranges"]
+    for k in np.flatnonzero(free & ~_is_none(ranges)).tolist():
+        rej[k], free[k] = ranges[k], False
+    keep = _dedupe(t, d["ext"], free, rej, report)
     report.rows_read = n
     report.rejects.extend(rej[i] for i in sorted(rej))
-    name = _or(get("소재지도로명주소"), get("소재지지번주소"), None)
-    out = pd.DataFrame(
-        {
-            "external_id": ext[keep],
-            "name": name[keep],
-            "purpose": _umap(
-                lambda v: rowpath.KR_PURPOSE.get((v or "").strip(), "other"), get("설치목적구분")
-            )[keep],
-            "agency": agency[keep],
-            "address": name[keep],
-            "geom": [f"POINT({x:.8f} {y:.8f})" for x, y in zip(lo[keep], la[keep], strict=True)],
-            "heading_deg": heading[keep],
-            "fov_deg": fov[keep],
-            "camera_count": np.array([max(1, c) for c in count[keep]], dtype=object),
-            "resolution_px": _umap(_resolution, get("카메라화소수"))[keep],
-            "retention_days": _umap(lambda v: parse_int(v) if v else None, get("보관일수"))[keep],
-            "installed_on": month[keep],
-        }
-    )
-    out["coord_decimals"] = [_wkt_decimals(g) for g in out["geom"]]
-    _summary(t, report, count, out, ph)
+    out = standard_rows(d, keep)
+    _summary(t, report, d["count"], out, ph, d["kinds"])
     return out, keep
 
 
@@ -381,7 +465,12 @@ def _dedupe(
 
 
 def _summary(
-    t: Columns, report: LoadReport, count: np.ndarray, out: pd.DataFrame, ph: dict[int, str]
+    t: Columns,
+    report: LoadReport,
+    count: np.ndarray,
+    out: pd.DataFrame,
+    ph: dict[int, str],
+    kinds: np.ndarray,
 ) -> None:
     """:func:`geo.load.cameras._kr_summary` from the columns."""
     cams = np.array([max(1, c or 1) for c in count], dtype=np.int64)
@@ -392,8 +481,7 @@ def _summary(
         f"cameras; {len(ph_idx)} rows = {int(cams[ph_idx].sum())} cameras at placeholder "
         "coordinates not loaded"
     )
-    kinds = pd.Series(_umap(lambda v: rowpath.kr_direction(v)[2], t.get("촬영방면정보")))
-    counts = kinds.value_counts()
+    counts = pd.Series(kinds).value_counts()
     report.warnings.append(
         "촬영방면정보: "
         + ", ".join(
