@@ -1,0 +1,243 @@
+"""The SQL of the COPY path (:mod:`geo.load.bulk`): the staging table and its COPY, the
+statements that write ``cameras`` and ``camera_sources`` from it (first load and upsert), and
+the DDL a large first load drops and puts back (secondary indexes, the records' foreign key).
+
+Shared by the serial path (:mod:`geo.load.bulk`), the two-connection first load
+(:mod:`geo.load.bulk_parallel`) and the pipelined one (:mod:`geo.load.bulk_pipeline`), so the
+three write exactly the same rows.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geo.load.standard import SOURCE, Columns
+from geo.load.unify import CAMERA_COLUMNS
+
+# --- into the database -------------------------------------------------------------------------
+
+_STAGE_COLS = (
+    ("external_id", "text"),
+    ("name", "text"),
+    ("purpose", "text"),
+    ("agency", "text"),
+    ("address", "text"),
+    ("geom", "text"),
+    ("heading_deg", "float8"),
+    ("fov_deg", "float8"),
+    ("camera_count", "int"),
+    ("resolution_px", "int"),
+    ("retention_days", "int"),
+    ("installed_on", "date"),
+    ("coord_decimals", "smallint"),
+)
+#: Columns the row path writes (``_camera_row``), in that order; the key first: the one list
+#: in :mod:`geo.load.unify`.
+_CAMERA_COLS = CAMERA_COLUMNS
+#: One camera load at a time: the row path's lock (:func:`geo.load.unify.load_records`).
+_LOAD_LOCK = 7244010
+
+#: Insert at least this many new cameras, and at least as many as the table holds, and the
+#: secondary indexes of ``cameras`` and ``camera_sources`` (GiST, ``camera_id``) are dropped for
+#: the insert and rebuilt afterwards: building them at once costs a fraction of a million single
+#: insertions (the tables are locked for readers until the load commits; an incremental load
+#: never does this). A first load of the source drops the records' foreign key too and adds it
+#: back (one join checks it, instead of a trigger query per row).
+REINDEX_MIN_NEW = 100_000
+
+
+def _exec(cur: Any, tm: dict[str, float], key: str, sql: str, params: Any = None) -> None:
+    """Run one statement, adding its wall time to ``tm[key]`` (the per-statement breakdown)."""
+    t0 = time.perf_counter()
+    cur.execute(sql, params)
+    tm[key] = tm.get(key, 0.0) + time.perf_counter() - t0
+
+
+def _raw_sql(names: list[str]) -> tuple[str, list[Any]]:
+    """The raw columns as one JSONB object: ``jsonb_object`` of the header names and the values
+    (text arrays; half the CPU of a ``jsonb_build_object`` of as many pairs)."""
+    if not names:
+        return "'{}'::jsonb", []
+    values = ", ".join(f"s.r{j}" for j in range(len(names)))
+    return f"jsonb_object(%s::text[], array[{values}]::text[])", [list(names)]
+
+
+def _stage(
+    cur: Any,
+    t: Columns,
+    rows: pd.DataFrame,
+    keep: np.ndarray,
+    names: list[str],
+    *,
+    fresh: bool,
+    tm: dict[str, float],
+    table: str = "_camera_stage",
+) -> None:
+    """COPY the rows and the raw values of their file rows into a temporary staging table
+    (``table`` other than ``_camera_stage``: an UNLOGGED table that other connections see once
+    committed, :func:`geo.load.bulk_parallel.insert_fresh_parallel`).
+
+    ``fresh`` (no row of this source stored: every row is inserted, none matched): each row
+    takes its camera id from the ``cameras`` sequence as it is copied, and the table needs no
+    index or statistics (nothing is joined to it)."""
+    stage = ", ".join(f"{c} {ty}" for c, ty in _STAGE_COLS)
+    raws = "".join(f", r{j} text" for j in range(len(names)))
+    ident = ""
+    if fresh:
+        cur.execute("select pg_get_serial_sequence('cameras', 'id')")
+        ident = f"id int default nextval('{cur.fetchone()[0]}'::regclass), "
+    if table == "_camera_stage":
+        cur.execute("drop table if exists _camera_stage")
+        cur.execute(f"create temp table _camera_stage ({ident}{stage}{raws}) on commit drop")
+    else:
+        cur.execute(f"create unlogged table {table} ({ident}{stage}{raws})")
+    colnames = [c for c, _ in _STAGE_COLS] + [f"r{j}" for j in range(len(names))]
+    data = [rows[c].to_numpy(dtype=object) for c, _ in _STAGE_COLS]
+    data += [t.cols[h][keep] for h in names]
+    t0 = time.perf_counter()
+    with cur.copy(f"copy {table} ({', '.join(colnames)}) from stdin") as cp:
+        for rec in zip(*data, strict=True):
+            cp.write_row(rec)
+    tm["copy_s"] = time.perf_counter() - t0
+    if not fresh:
+        _exec(cur, tm, "stage_index_s", "create index on _camera_stage (external_id)")
+        _exec(cur, tm, "stage_index_s", "analyze _camera_stage")
+
+
+#: A cameras row that other sources' records were merged into (geo.load.unify) is the merge's:
+#: the COPY path updates this source's record of it, never the merged row.
+_MERGED_GUARD = f"""and not exists (select 1 from camera_sources r
+                 where r.camera_id = c.id and r.source <> '{SOURCE}')"""
+
+
+def _camera_select(names: list[str]) -> tuple[str, list[Any]]:
+    """The select list of a ``cameras`` row (:data:`_CAMERA_COLS`) from a staged row ``s``."""
+    raw_sql, raw_params = _raw_sql(names)
+    values = {
+        "source": f"'{SOURCE}'",
+        "geom": "st_geomfromtext(s.geom, 4326)",
+        "range_m": "null::float8",
+        "tilt_deg": "null::float8",
+        "camera_type": "null",
+        "ptz": "false",
+        "stream_url": "null",
+        "status": "'active'",
+        "raw": raw_sql,
+    }
+    return ", ".join(values.get(c, f"s.{c}") for c in _CAMERA_COLS), raw_params
+
+
+def _upsert_sql(names: list[str], *, records: bool) -> tuple[str, list[Any]]:
+    sel, raw_params = _camera_select(names)
+    upd = [c for c in _CAMERA_COLS if c not in ("source", "external_id")]
+    sets = ", ".join(f"{c} = excluded.{c}" for c in upd)
+    differs = " or ".join(f"c.{c} is distinct from excluded.{c}" for c in upd)
+    sql = f"""
+        create temp table _camera_changed on commit drop as
+        with up as (
+            insert into cameras as c ({", ".join(_CAMERA_COLS)})
+            select {sel} from _camera_stage s
+            on conflict (source, external_id) do update set {sets}
+            where ({differs}) {{merged_guard}}
+            returning c.id, (xmax = 0) as ins
+        ), stale as (
+            delete from camera_views v using up where v.camera_id = up.id and not up.ins
+        )
+        select id, ins from up""".replace("{merged_guard}", _MERGED_GUARD if records else "")
+    return sql, raw_params
+
+
+def _record_fields(names: list[str]) -> tuple[str, list[Any]]:
+    """A record's ``fields`` (``geo.load.unify.source_record``: the row's fields but geom) from
+    a staged row ``s``, as one JSONB expression."""
+    raw_sql, raw_params = _raw_sql(names)
+    fields = {c: f"s.{c}" for c, _ in _STAGE_COLS if c not in ("geom", "coord_decimals")}
+    fields |= {
+        "source": f"'{SOURCE}'::text",
+        "installed_on": "to_char(s.installed_on, 'YYYY-MM-DD')",
+        "range_m": "null::float8",
+        "tilt_deg": "null::float8",
+        "camera_type": "null::text",
+        "ptz": "false",
+        "stream_url": "null::text",
+        "status": "'active'::text",
+        "raw": raw_sql,
+    }
+    # one call: ``||`` of two objects decodes and re-encodes both (``raw`` nested in one),
+    # a fifth of the records' insert
+    obj = "jsonb_build_object(" + ", ".join(f"'{k}', {v}" for k, v in fields.items()) + ")"
+    return obj, raw_params
+
+
+def _records_sql(names: list[str]) -> tuple[str, list[Any]]:
+    """Upsert this file's ``camera_sources`` records; a new record points at its camera."""
+    obj, raw_params = _record_fields(names)
+    sql = f"""
+        insert into camera_sources as r (camera_id, source, external_id, fields, geom,
+                                         coord_decimals)
+        select c.id, '{SOURCE}', s.external_id, {obj}, st_geomfromtext(s.geom, 4326),
+               s.coord_decimals
+        from _camera_stage s
+        left join cameras c on c.source = '{SOURCE}' and c.external_id = s.external_id
+        on conflict (source, external_id) do update
+        set fields = excluded.fields, geom = excluded.geom,
+            coord_decimals = excluded.coord_decimals, loaded_at = now()
+        where r.fields is distinct from excluded.fields or r.geom is distinct from excluded.geom
+           or r.coord_decimals is distinct from excluded.coord_decimals"""
+    return sql, raw_params
+
+
+def _drop_secondary_indexes(cur: Any, table: str) -> list[str]:
+    """Drop the indexes of ``table`` that back no constraint; returns their definitions."""
+    cur.execute(
+        """select i.relname, pg_get_indexdef(x.indexrelid) from pg_index x
+           join pg_class i on i.oid = x.indexrelid
+           where x.indrelid = %s::regclass and not x.indisunique and not x.indisprimary
+             and not exists (select 1 from pg_constraint k where k.conindid = x.indexrelid)""",
+        (table,),
+    )
+    found = cur.fetchall()
+    for name, _ in found:
+        cur.execute(f'drop index "{name}"')
+    return [d for _, d in found]
+
+
+def _drop_foreign_keys(cur: Any, table: str) -> list[str]:
+    """Drop the foreign keys of ``table``; returns the statements that add them back."""
+    cur.execute(
+        """select conname, pg_get_constraintdef(oid) from pg_constraint
+           where conrelid = %s::regclass and contype = 'f'""",
+        (table,),
+    )
+    found = cur.fetchall()
+    for name, _ in found:
+        cur.execute(f'alter table {table} drop constraint "{name}"')
+    return [f'alter table {table} add constraint "{n}" {d}' for n, d in found]
+
+
+def _write_records(cur: Any, names: list[str], tm: dict[str, float]) -> int:
+    """Upsert the records; returns how many rows belong to cameras merged with other sources."""
+    sql, params = _records_sql(names)
+    _exec(cur, tm, "records_s", sql, params)
+    cur.execute(
+        f"""select count(*) from _camera_stage s join cameras c
+            on c.source = '{SOURCE}' and c.external_id = s.external_id
+            where exists (select 1 from camera_sources r
+                          where r.camera_id = c.id and r.source <> '{SOURCE}')"""
+    )
+    return int(cur.fetchone()[0])
+
+
+def _source_stored(cur: Any, *, records: bool) -> bool:
+    """Whether any camera or record of this source is stored (else a load only inserts)."""
+    cur.execute("select exists (select 1 from cameras where source = %s)", (SOURCE,))
+    if cur.fetchone()[0]:
+        return True
+    if records:
+        cur.execute("select exists (select 1 from camera_sources where source = %s)", (SOURCE,))
+        return bool(cur.fetchone()[0])
+    return False
