@@ -10,16 +10,18 @@ from fastapi.responses import Response
 
 from geo.access.roles import has_permission
 
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, dt.datetime | dt.date):
-        return v.isoformat()
-    return v
+_DATES = (dt.datetime, dt.date)  # a tuple: isinstance on a union type is several times slower
+_NOT_PROPERTIES = frozenset(("lon", "lat", "geometry"))
 
 
 def point_feature(rec: dict[str, Any]) -> dict[str, Any]:
     """A Feature whose geometry is the record's lon/lat (or its ``geometry``) and the rest properties."""
-    props = {k: _jsonable(v) for k, v in rec.items() if k not in ("lon", "lat", "geometry")}
+    # dates as ISO 8601 text, inline (a nearest answer has ~40 values per feature)
+    props = {
+        k: (v.isoformat() if isinstance(v, _DATES) else v)
+        for k, v in rec.items()
+        if k not in _NOT_PROPERTIES
+    }
     geom = rec.get("geometry") or {"type": "Point", "coordinates": [rec["lon"], rec["lat"]]}
     return {"type": "Feature", "id": rec.get("id"), "geometry": geom, "properties": props}
 

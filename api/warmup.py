@@ -56,10 +56,18 @@ def warm_along() -> None:
     warm()
 
 
+def warm_road_distances() -> None:
+    """Compile (or load from numba's cache) the nearest ranking's one-to-many search."""
+    from geo.routing.targeted import warm
+
+    warm()
+
+
 STEPS: dict[str, Callable[[], None]] = {
     "camera_index": warm_camera_index,
     "pathfinding": warm_pathfinding,
     "along": warm_along,
+    "road_distances": warm_road_distances,
 }
 
 

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager, contextmanager
 from functools import lru_cache
 from typing import Any, Protocol, TypeVar, cast
 
+from psycopg.pq import ExecStatus
 from sqlalchemy import Engine, RowMapping, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -126,6 +127,11 @@ def driver_sql(sql: str) -> str:
     return str(text(sql).compile(dialect=dialect()))
 
 
+#: Execution option of a read-only statement whose rows :class:`ConnectionReader` fetches in
+#: binary format (only for statements whose every column type loads the same either way).
+BINARY_ROWS = "binary_rows"
+
+
 class ConnectionReader:
     """An :class:`AsyncReader` over a pooled psycopg connection: autocommit (no BEGIN/COMMIT
     round trips), ``default_transaction_read_only`` (PostgreSQL refuses writes), rows as dicts,
@@ -137,8 +143,17 @@ class ConnectionReader:
 
     async def fetch(self, stmt: Any, params: dict[str, Any]) -> Sequence[Any]:
         sql = driver_sql(stmt.text) if hasattr(stmt, "text") else str(stmt)
-        cur = await self.conn.execute(sql, params)
-        return await cur.fetchall() if cur.description is not None else []
+        # a statement marked ``.execution_options(binary_rows=True)`` gets its rows in binary
+        # format: the same Python values, parsed faster (the nearest KNN: 38 rows x 26 columns)
+        get_opts = getattr(stmt, "get_execution_options", None)
+        binary = bool(get_opts is not None and get_opts().get(BINARY_ROWS))
+        cur = await self.conn.execute(sql, params, binary=binary)
+        # whether the statement returned rows, from the result itself: ``cur.description``
+        # builds a Column object per field (about 40 us a call for the 26-column KNN rows)
+        res = cur.pgresult
+        if res is None or res.status != ExecStatus.TUPLES_OK:
+            return []
+        return await cur.fetchall()
 
 
 def psycopg_kwargs(url: str | None = None) -> dict[str, Any]:

@@ -67,8 +67,13 @@ def test_warmups_off_start_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_real_warmups_run(sample_loaded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The camera index of the (committed) sample registry and the pathfinding and cameras-along
-    JIT (a first route after start compiles nothing)."""
+    """The camera index of the (committed) sample registry and the pathfinding, cameras-along and
+    road-distance JIT (a first route or nearest answer after start compiles nothing)."""
     monkeypatch.setattr(warmup, "results", {})
-    assert warmup.run_warmups() == {"camera_index": "ok", "pathfinding": "ok", "along": "ok"}
+    assert warmup.run_warmups() == {
+        "camera_index": "ok",
+        "pathfinding": "ok",
+        "along": "ok",
+        "road_distances": "ok",
+    }
 

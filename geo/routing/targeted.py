@@ -10,8 +10,8 @@ search, no radius to guess: the radius-doubling scipy searches this replaces ran
 per request (2 on average on the Daejeon network), each a whole scipy call with its input
 checks; the answer is the same (costs summed along the same arcs in the same order).
 
-Scratch arrays (distances, the heap) are kept per thread and graph and put back after each
-search, so a query touches only the nodes it settles.
+Scratch arrays (distances, the heap) are kept per graph in a small free list and left clean by
+each search, so a query touches only the nodes it settles.
 """
 
 from __future__ import annotations
@@ -94,17 +94,30 @@ def _one_to_many(
     return best
 
 
-_local = threading.local()
+#: Scratch sets (dist, keys, items, pos, touched) not in use, by graph: as many as searches ran
+#: at once, not one per thread (a 250k-node graph's set is 10 MB).
+_free: dict[Any, list[tuple[np.ndarray, ...]]] = {}
+_free_lock = threading.Lock()
+#: Graphs whose scratch sets are kept (older ones are dropped: a rebuilt graph replaces them).
+_KEEP_GRAPHS = 4
 
 
-def _scratch(key: Any, n: int) -> tuple[np.ndarray, ...]:
-    """This thread's (dist, keys, items, pos, touched) for a graph of ``n`` nodes."""
-    hit = getattr(_local, "scratch", None)
-    if hit is None or hit[0] != key:
-        keys, items, pos = heap.arrays(n)
-        hit = (key, np.full(max(n, 1), np.inf), keys, items, pos, np.empty(max(n, 1), np.int64))
-        _local.scratch = hit
-    return hit[1:]
+def _take(key: Any, n: int) -> tuple[np.ndarray, ...]:
+    """A scratch set for a graph of ``n`` nodes: distances all inf, the heap empty."""
+    with _free_lock:
+        sets = _free.get(key)
+        if sets:
+            return sets.pop()
+    keys, items, pos = heap.arrays(n)
+    return np.full(max(n, 1), np.inf), keys, items, pos, np.empty(max(n, 1), np.int64)
+
+
+def _give(key: Any, scratch: tuple[np.ndarray, ...]) -> None:
+    """Return a scratch set (the kernel left it clean) for the next search on that graph."""
+    with _free_lock:
+        if key not in _free and len(_free) >= _KEEP_GRAPHS:
+            _free.clear()
+        _free.setdefault(key, []).append(scratch)
 
 
 def one_to_many(
@@ -116,7 +129,7 @@ def one_to_many(
     """Cheapest cost from the sources (up to two ``(node, start cost)``, like the scipy searches)
     to each target (its ``(node, end cost)`` ends), inf where unreachable. ``csr`` is a mode
     graph's CSR with its spare virtual last row (never entered); ``key`` names the graph for the
-    per-thread scratch arrays."""
+    scratch arrays."""
     n = csr.shape[0] - 1
     starts = sorted(sources)[:2]
     s_node = np.array([a for a, _ in starts], np.int64)
@@ -124,8 +137,8 @@ def one_to_many(
     t_node = np.array([t for ends in targets for t, _ in ends], np.int64)
     t_cost = np.array([float(c) for ends in targets for _, c in ends])
     t_of = np.array([i for i, ends in enumerate(targets) for _ in ends], np.int64)
-    dist, keys, items, pos, touched = _scratch(key, n)
-    return _one_to_many(
+    scratch = _take(key, n)
+    out = _one_to_many(
         csr.indptr,
         csr.indices,
         csr.data,
@@ -135,12 +148,10 @@ def one_to_many(
         t_cost,
         t_of,
         len(targets),
-        dist,
-        keys,
-        items,
-        pos,
-        touched,
+        *scratch,
     )
+    _give(key, scratch)  # not on an exception: a set a failed search may have left dirty is dropped
+    return out
 
 
 def warm() -> None:
