@@ -216,7 +216,8 @@ def _route(session: Any, body: RouteIn) -> dict[str, Any]:
         destination=body.to.place(),
         mode=body.mode,
         depart_at=body.depart_at,
-        **_speeds(body.speed_range),
+        min_kph=body.speed_range.min_kph if body.speed_range else None,
+        max_kph=body.speed_range.max_kph if body.speed_range else None,
     )
 
 
