@@ -53,6 +53,12 @@ class Prepared:
     build_s: float
     extra: dict[str, float] = field(default_factory=dict)
     node_of: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # inner -> input
+    #: The integer arrays (:data:`PACK_INT` order) and the costs (``up_w``, ``dn_w``) as two
+    #: buffers the fields above are views of, and where each starts (``pack_at``): a compiled
+    #: caller takes three arguments instead of fourteen (each argument costs its dispatch).
+    pack_int: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    pack_float: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    pack_at: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def nbytes(self) -> int:
@@ -62,6 +68,28 @@ class Prepared:
             for k in self.__dataclass_fields__
             if isinstance(getattr(self, k), np.ndarray)
         )
+
+
+#: Order of the integer arrays in ``Prepared.pack_int`` (then ``up_w``, ``dn_w`` in
+#: ``pack_float``); ``pack_at`` holds the 13 + 3 boundaries.
+PACK_INT = (
+    "up_ptr", "up_head", "up_eid", "dn_ptr", "dn_head", "dn_eid",
+    "eu", "ev", "ec1", "ec2", "rank", "node_of",
+)  # fmt: skip
+PACK_FLOAT = ("up_w", "dn_w")
+
+
+def _packed(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The arrays as views of two buffers, plus the buffers and their boundaries."""
+    ints = [np.asarray(arrays[k], np.int64) for k in PACK_INT]
+    floats = [np.asarray(arrays[k], np.float64) for k in PACK_FLOAT]
+    at_i = np.concatenate([[0], np.cumsum([a.size for a in ints])]).astype(np.int64)
+    at_f = np.concatenate([[0], np.cumsum([a.size for a in floats])]).astype(np.int64)
+    pi = np.concatenate(ints) if ints else np.zeros(0, np.int64)
+    pf = np.concatenate(floats) if floats else np.zeros(0)
+    out: dict[str, np.ndarray] = {k: pi[at_i[j] : at_i[j + 1]] for j, k in enumerate(PACK_INT)}
+    out |= {k: pf[at_f[j] : at_f[j + 1]] for j, k in enumerate(PACK_FLOAT)}
+    return {**out, "pack_int": pi, "pack_float": pf, "pack_at": np.concatenate([at_i, at_f])}
 
 
 def _csr(rows: np.ndarray, n: int, *cols: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -129,22 +157,27 @@ def prepare(
     up_ptr, up_head, up_w, up_eid = _csr(eu[up], n, ev[up], ew[up], eid[up])
     dn = ~up
     dn_ptr, dn_head, dn_w, dn_eid = _csr(ev[dn], n, eu[dn], ew[dn], eid[dn])
+    packed = _packed(
+        {
+            "up_ptr": up_ptr,
+            "up_head": up_head,
+            "up_eid": up_eid,
+            "up_w": up_w,
+            "dn_ptr": dn_ptr,
+            "dn_head": dn_head,
+            "dn_eid": dn_eid,
+            "dn_w": dn_w,
+            "eu": eu,
+            "ev": ev,
+            "ec1": ec1,
+            "ec2": ec2,
+            "rank": rank,
+            "node_of": node_of,
+        }  # fmt: skip
+    )
     return Prepared(
         n=n,
-        rank=rank,
-        node_of=node_of,
-        up_ptr=up_ptr,
-        up_head=up_head,
-        up_w=up_w,
-        up_eid=up_eid,
-        dn_ptr=dn_ptr,
-        dn_head=dn_head,
-        dn_w=dn_w,
-        dn_eid=dn_eid,
-        eu=eu,
-        ev=ev,
-        ec1=ec1,
-        ec2=ec2,
+        **packed,
         arcs=int(u.size),
         shortcuts=int(ne - u.size),
         build_s=time.perf_counter() - t0,
@@ -164,17 +197,17 @@ class _Scratch:
 
     def __init__(self, n: int) -> None:
         self.n = n
-        self.df = np.full(n, np.inf)
-        self.db = np.full(n, np.inf)
-        self.pf = np.full(n, -1, np.int64)
-        self.pb = np.full(n, -1, np.int64)
-        self.tf = np.empty(n, np.int64)
-        self.tb = np.empty(n, np.int64)
+        # two blocks, the arrays views of their rows (a compiled caller takes the two blocks):
+        # costs forward / backward, heap keys f / b; parents f / b, touched f / b, heap items
+        # f / b and heap slots f / b (-1: not queued)
+        self.floats = np.full((4, n), np.inf)
+        self.ints = np.full((8, n), -1, np.int64)
+        self.df, self.db, self.hk = self.floats[0], self.floats[1], self.floats[2:4]
+        self.pf, self.pb, self.tf, self.tb = self.ints[0], self.ints[1], self.ints[2], self.ints[3]
+        self.hx = self.ints[4:8]
         self.out_d = np.empty(n, np.float64)
         self.b_first = np.zeros(n, np.int64)
         self.b_count = np.zeros(n, np.int64)
-        self.hk = np.empty((2, n))  # one_to_one's indexed heaps: keys forward, backward
-        self.hx = np.full((4, n), -1, np.int64)  # items f, b; slots f, b (-1: not queued)
 
 
 _local = threading.local()

@@ -1,14 +1,18 @@
-"""The Python face of :mod:`geo.routing.kernel`: the arguments, kept once per mode graph.
+"""The Python face of :mod:`geo.routing.kernel`: its arguments, packed once per mode graph.
 
-A route's compiled call takes about fifty arrays (the graph, its hierarchy, the snapping grid,
-the cameras on edges, the thread's scratch). Gathering them costs more than the call's own
-dispatch, so the unchanging ones are kept as two tuples per mode graph (made on first use,
-remade when the hierarchy is swapped); only the per-thread scratch is looked up per call.
+A route's compiled call needs some fifty arrays (the graph, its hierarchy, the snapping grid, the
+cameras on edges, the thread's scratch). Each array argument costs its share of the call's
+dispatch (about 26 us for 54 of them right after a database call, a fifth of a Daejeon route),
+so the graph's arrays are copied once per mode graph into three buffers (ints, floats, bools:
+:data:`geo.routing.kernel.GI`, ``GF``, ``GB``), the hierarchy brings its own two
+(``Prepared.pack_*``, views, no copy) and the scratch is two blocks: ten arrays a call.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from geo.pathfinding.engine import _scratch
 from geo.routing import kernel
@@ -20,28 +24,39 @@ if TYPE_CHECKING:
 Raw = tuple[Any, ...]
 
 
+def _pack(arrays: list[np.ndarray], dtype: Any) -> tuple[np.ndarray, list[int]]:
+    sizes = [int(a.size) for a in arrays]
+    buf = np.concatenate([np.asarray(a, dtype).ravel() for a in arrays]) if arrays else None
+    bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64).tolist()
+    return (buf if buf is not None else np.zeros(0, dtype)), bounds
+
+
 def _args(g: RoadGraph, mg: ModeGraph) -> tuple[Raw, Raw]:
-    """(arguments before the scratch, after it) of the mode's route kernel, kept on ``mg``."""
+    """(the grid's scalars, the packed arrays) of the mode's kernels, kept on ``mg`` until its
+    hierarchy is swapped."""
     p = mg.prepared
     kept = mg.kernel_args
     if kept is not None and kept[0] is p:
         return kept[1], kept[2]
-    pre = (
-        g.length_m, mg.cost_e, g.src, g.dst, mg.fwd_ok, mg.bwd_ok, AT_NODE_M,
-        p.up_ptr, p.up_head, p.up_w, p.up_eid, p.dn_ptr, p.dn_head, p.dn_w, p.dn_eid,
-        p.eu, p.ev, p.ec1, p.ec2, p.rank, p.node_of,
-    )  # fmt: skip
-    post = (
-        mg.csr.indptr, mg.csr.indices, mg.arc_eidx, mg.arc_fwd, g.xy_flat, g.xy_ptr,
-        g.ce_ptr, g.ce_cam, g.ce_f0, g.ce_f1,
-    )  # fmt: skip
-    mg.kernel_args = (p, pre, post)
-    return pre, post
-
-
-def _scratch_of(mg: ModeGraph) -> Raw:
-    sc = _scratch(mg.prepared.n)
-    return (sc.df, sc.db, sc.pf, sc.pb, sc.tf, sc.tb, sc.hk, sc.hx)
+    assert mg.snap_grid is not None
+    x0, y0, cw, chh, nx, ny, cell_ptr, cell_seg, seg_edge = mg.snap_grid
+    have = {
+        "src": g.src, "dst": g.dst, "arc_eidx": mg.arc_eidx, "xy_ptr": g.xy_ptr,
+        "ce_ptr": g.ce_ptr, "ce_cam": g.ce_cam, "cell_ptr": cell_ptr, "cell_seg": cell_seg,
+        "seg_edge": seg_edge, "indptr": mg.csr.indptr, "indices": mg.csr.indices,
+        "cam_ids": g.cam_ids, "length_m": g.length_m, "cost_e": mg.cost_e,
+        "speed_e": mg.speed_e, "ce_f0": g.ce_f0, "ce_f1": g.ce_f1,
+        "cam_lon": g.cam_lonlat[:, 0], "cam_lat": g.cam_lonlat[:, 1],
+        "fwd_ok": mg.fwd_ok, "bwd_ok": mg.bwd_ok, "arc_fwd": mg.arc_fwd,
+    }  # fmt: skip
+    gi, bi = _pack([have[k] for k in kernel.GI], np.int64)
+    gf, bf = _pack([have[k] for k in kernel.GF], np.float64)
+    gb, bb = _pack([have[k] for k in kernel.GB], np.bool_)
+    go = np.array(bi + bf + bb, np.int64)
+    scalars = (float(x0), float(y0), float(cw), float(chh), int(nx), int(ny))
+    packed = (gi, gf, gb, go, g.xy_flat, p.pack_int, p.pack_float, p.pack_at)
+    mg.kernel_args = (p, scalars, packed)
+    return scalars, packed
 
 
 def usable(mg: ModeGraph, use_prepared: bool) -> bool:
@@ -50,22 +65,23 @@ def usable(mg: ModeGraph, use_prepared: bool) -> bool:
 
 
 def route_snapped(g: RoadGraph, mg: ModeGraph, a: Any, b: Any) -> Raw:
-    """:func:`geo.routing.kernel.route_kernel` between two :class:`~geo.routing.snap.Snap`."""
-    pre, post = _args(g, mg)
-    return kernel.route_kernel(
-        a.edge, a.frac, a.lon, a.lat, b.edge, b.frac, b.lon, b.lat, *pre, *_scratch_of(mg), *post
-    )
+    """:func:`geo.routing.kernel.route_packed` between two :class:`~geo.routing.snap.Snap`."""
+    _, packed = _args(g, mg)
+    sc = _scratch(mg.prepared.n)
+    return kernel.route_packed(  # type: ignore[call-arg]
+        a.edge, a.frac, a.lon, a.lat, b.edge, b.frac, b.lon, b.lat, AT_NODE_M,
+        *packed, sc.floats, sc.ints,
+    )  # fmt: skip
 
 
 def route_points(
     g: RoadGraph, mg: ModeGraph, a: tuple[float, float, float], b: tuple[float, float, float]
 ) -> Raw:
-    """:func:`geo.routing.kernel.points_kernel` between ``(lon, lat, metres per degree of
+    """:func:`geo.routing.kernel.points_packed` between ``(lon, lat, metres per degree of
     longitude there)`` points, snapped by the one rule (:data:`MAX_SNAP_M`)."""
-    pre, post = _args(g, mg)
-    grid = mg.snap_grid
-    assert grid is not None  # usable() said so
-    return kernel.points_kernel(
-        a[0], a[1], a[2], b[0], b[1], b[2], M_PER_DEG_LAT, MAX_SNAP_M, *grid,
-        *pre, *_scratch_of(mg), *post,
+    scalars, packed = _args(g, mg)
+    sc = _scratch(mg.prepared.n)
+    return kernel.points_packed(  # type: ignore[call-arg]
+        a[0], a[1], a[2], b[0], b[1], b[2], M_PER_DEG_LAT, MAX_SNAP_M, *scalars, AT_NODE_M,
+        *packed, sc.floats, sc.ints,
     )  # fmt: skip

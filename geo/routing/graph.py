@@ -57,6 +57,7 @@ class ModeGraph:
     serial: int = field(default_factory=lambda: next(_serials))
     prepared: Any = None  # precomputed search structure (geo.routing.search), built lazily
     cost_e: np.ndarray = field(default_factory=lambda: np.zeros(0))  # seconds per whole edge
+    speed_e: np.ndarray = field(default_factory=lambda: np.zeros(0))  # nominal km/h per edge
     snap_grid: tuple[Any, ...] | None = None  # geo.routing.kernel.build_snap_grid's arrays
     kernel_args: tuple[Any, ...] | None = None  # geo.routing.compiled's, per hierarchy
 
@@ -340,6 +341,7 @@ def _mode_graph(
     ti = np.flatnonzero(usable & in_main)
     with np.errstate(divide="ignore"):  # edges not usable in the mode may have no speed
         cost_e = g.length_m / (np.where(walk_like, WALK_SPEED_KPH, g.speed_kph) / 3.6)
+    speed_e = np.full(len(g.edge_ids), WALK_SPEED_KPH) if walk_like else g.speed_kph.astype(float)
     from geo.routing.kernel import build_snap_grid
 
     grid = (
@@ -358,6 +360,7 @@ def _mode_graph(
         arc_eidx=eidx,
         arc_fwd=fwd,
         cost_e=cost_e,
+        speed_e=speed_e,
         snap_grid=grid,
     )
 

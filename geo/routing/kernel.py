@@ -412,33 +412,183 @@ def points_kernel(
     return st, ea, fa, da, eb, fb, db, pe, pf0, pf1, coords, pm, cams, s_m, e_m
 
 
+# --------------------------------------------------------------------------- packed arguments
+# A call's dispatch costs about 0.5 us per array argument with cold caches (54 arguments: 26 us
+# after a database call, a fifth of a Daejeon route), so the service calls the packed entry
+# points below: the graph's arrays in three buffers (``geo.routing.compiled`` makes them once
+# per mode graph), the hierarchy's in two (``Prepared.pack_*``), the scratch in two blocks.
+
+#: Order of the graph's arrays in the packed buffers (ints, floats, bools); ``go`` holds the
+#: boundaries of the three sections one after another (13 + 8 + 4 numbers).
+GI = ("src", "dst", "arc_eidx", "xy_ptr", "ce_ptr", "ce_cam", "cell_ptr", "cell_seg",
+      "seg_edge", "indptr", "indices", "cam_ids")  # fmt: skip
+GF = ("length_m", "cost_e", "speed_e", "ce_f0", "ce_f1", "cam_lon", "cam_lat")
+GB = ("fwd_ok", "bwd_ok", "arc_fwd")
+_F0, _B0 = len(GI) + 1, len(GI) + len(GF) + 2  # where the float and bool boundaries start
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _g(buf, at, k):
+    return buf[at[k] : at[k + 1]]
+
+
+@njit(cache=True, nogil=True)
+def _pw_block(a, lo, n):
+    """numpy's float64 sum of up to 128 values: sequential below 8, else 8 accumulators."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r = a[lo : lo + 8].copy()
+    i = 8
+    m = n - (n % 8)
+    while i < m:
+        for j in range(8):
+            r[j] += a[lo + i + j]
+        i += 8
+    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True, nogil=True)
+def _pw(a, lo, n):
+    """``a[lo:lo + n].sum()`` exactly as numpy adds float64 (pairwise: blocks of up to 128,
+    halves above, split at a multiple of 8), so the compiled route's metres and seconds equal
+    the Python builder's to the bit. Iterative (numba's cache and recursion do not mix): a stack
+    of tasks, ``n >= 0`` = sum that block, ``-1`` = add the two values on top."""
+    t_lo = np.empty(128, np.int64)
+    t_n = np.empty(128, np.int64)
+    vals = np.empty(128)
+    nt, nv = 1, 0
+    t_lo[0], t_n[0] = lo, n
+    while nt > 0:
+        nt -= 1
+        tl, tn = t_lo[nt], t_n[nt]
+        if tn < 0:
+            nv -= 1
+            vals[nv - 1] = vals[nv - 1] + vals[nv]
+        elif tn <= 128:
+            vals[nv] = _pw_block(a, tl, tn)
+            nv += 1
+        else:
+            n2 = tn // 2
+            n2 -= n2 % 8
+            t_lo[nt], t_n[nt] = 0, -1  # then add
+            t_lo[nt + 1], t_n[nt + 1] = tl + n2, tn - n2  # then the right half
+            t_lo[nt + 2], t_n[nt + 2] = tl, n2  # the left half first
+            nt += 3
+    return vals[0]
+
+
+@njit(cache=True, nogil=True)
+def route_packed(
+    ea, fa, a_lon, a_lat, eb, fb, b_lon, b_lat, at_node_m, gi, gf, gb, go, xy, pi, pf_, pa, sf, si
+):  # fmt: skip
+    """:func:`route_kernel` on packed arguments, plus each piece's speed, the route's metres and
+    nominal seconds (numpy's sums) and the cameras' positions: (status, pe, pf0, pf1, coords,
+    piece metres, piece speeds, metres, seconds, cameras, first metre, last metre, lon, lat)."""
+    st, pe, pf0, pf1, coords, pm, cams, s_m, e_m = route_kernel(
+        ea, fa, a_lon, a_lat, eb, fb, b_lon, b_lat,
+        _g(gf, go, _F0), _g(gf, go, _F0 + 1), _g(gi, go, 0), _g(gi, go, 1),
+        _g(gb, go, _B0), _g(gb, go, _B0 + 1), at_node_m,
+        _g(pi, pa, 0), _g(pi, pa, 1), _g(pf_, pa, 13), _g(pi, pa, 2),
+        _g(pi, pa, 3), _g(pi, pa, 4), _g(pf_, pa, 14), _g(pi, pa, 5),
+        _g(pi, pa, 6), _g(pi, pa, 7), _g(pi, pa, 8), _g(pi, pa, 9), _g(pi, pa, 10), _g(pi, pa, 11),
+        sf[0], sf[1], si[0], si[1], si[2], si[3], sf[2:4], si[4:8],
+        _g(gi, go, 9), _g(gi, go, 10), _g(gi, go, 2), _g(gb, go, _B0 + 2), xy, _g(gi, go, 3),
+        _g(gi, go, 4), _g(gi, go, 5), _g(gf, go, _F0 + 3), _g(gf, go, _F0 + 4),
+    )  # fmt: skip
+    zf = np.zeros(0)
+    if st != OK:
+        return st, pe, pf0, pf1, coords, zf, zf, 0.0, 0.0, cams, zf, zf, zf, zf
+    n = pm.size
+    speed = _g(gf, go, _F0 + 2)[pe]
+    tt = _pw(pm / (speed / 3.6), 0, n) if n else 0.0
+    cam_ids = _g(gi, go, 11)
+    lon, lat = np.full(cams.size, np.nan), np.full(cams.size, np.nan)
+    if cam_ids.size:
+        idx = np.minimum(np.searchsorted(cam_ids, cams), cam_ids.size - 1)
+        lon, lat = _g(gf, go, _F0 + 5)[idx], _g(gf, go, _F0 + 6)[idx]
+    return st, pe, pf0, pf1, coords, pm, speed, _pw(pm, 0, n), tt, cams, s_m, e_m, lon, lat
+
+
+@njit(cache=True, nogil=True)
+def points_packed(
+    a_lon, a_lat, a_kx, b_lon, b_lat, b_kx, ky, max_m, x0, y0, cw, chh, nx, ny,
+    at_node_m, gi, gf, gb, go, xy, pi, pf_, pa, sf, si,
+):  # fmt: skip
+    """:func:`points_kernel` on packed arguments: (status, from edge, fraction, metres off, to
+    edge, fraction, metres off, then :func:`route_packed`'s answer without its status)."""
+    cell_ptr, cell_seg, seg_edge, xy_ptr = (
+        _g(gi, go, 6),
+        _g(gi, go, 7),
+        _g(gi, go, 8),
+        _g(gi, go, 3),
+    )
+    z, zf = np.zeros(0, np.int64), np.zeros(0)
+    e2 = np.empty((0, 2))
+    ea, fa, da = snap_point(
+        a_lon, a_lat, a_kx, ky, max_m, x0, y0, cw, chh, nx, ny, cell_ptr, cell_seg, seg_edge,
+        xy, xy_ptr,
+    )  # fmt: skip
+    if ea < 0:
+        return (SNAP_FROM, ea, fa, da, -1, 0.0, 0.0,
+                z, zf, zf, e2, zf, zf, 0.0, 0.0, z, zf, zf, zf, zf)  # fmt: skip
+    eb, fb, db = snap_point(
+        b_lon, b_lat, b_kx, ky, max_m, x0, y0, cw, chh, nx, ny, cell_ptr, cell_seg, seg_edge,
+        xy, xy_ptr,
+    )  # fmt: skip
+    if eb < 0:
+        return (SNAP_TO, ea, fa, da, eb, fb, db,
+                z, zf, zf, e2, zf, zf, 0.0, 0.0, z, zf, zf, zf, zf)  # fmt: skip
+    st, pe, pf0, pf1, coords, pm, speed, length, tt, cams, s_m, e_m, lon, lat = route_packed(
+        ea, fa, a_lon, a_lat, eb, fb, b_lon, b_lat, at_node_m, gi, gf, gb, go, xy, pi, pf_, pa,
+        sf, si,
+    )  # fmt: skip
+    return (st, ea, fa, da, eb, fb, db,
+            pe, pf0, pf1, coords, pm, speed, length, tt, cams, s_m, e_m, lon, lat)  # fmt: skip
+
+
 def warm() -> None:
     """Compile (or load from numba's cache) the snapping and route kernels off the request path,
-    on a two-edge line with the dtypes the road graph uses (scipy's int32 CSR included)."""
+    on a two-edge line with the dtypes the road graph uses (packed as the service packs them)."""
     from geo.pathfinding import prepare
     from geo.pathfinding.engine import _Scratch
 
     xy = np.array([[0.0, 0.0], [0.001, 0.0], [0.001, 0.0], [0.002, 0.0]])
     xy_ptr = np.array([0, 2, 4], np.int64)
-    src, dst = np.array([0, 1], np.int64), np.array([1, 2], np.int64)
-    length = np.array([111.0, 111.0])
-    ok = np.ones(2, np.bool_)
-    indptr = np.array([0, 1, 3, 4, 6], np.int32)  # both ways, plus the spare virtual row
-    indices = np.array([1, 0, 2, 1, 3, 3], np.int32)
     p = prepare(
         np.array([0, 1, 3, 4], np.int64), np.array([1, 0, 2, 1], np.int64), np.full(4, 80.0)
     )
     sc = _Scratch(p.n)
-    grid = build_snap_grid(xy, xy_ptr, np.array([0, 1], np.int64))
-    e, f, _ = snap_point(0.0005, 0.0001, 111320.0, M_PER_DEG_LAT, 500.0, *grid, xy, xy_ptr)
-    rest = (
-        length, length / 1.4, src, dst, ok, ok, 0.5,
-        p.up_ptr, p.up_head, p.up_w, p.up_eid, p.dn_ptr, p.dn_head, p.dn_w, p.dn_eid,
-        p.eu, p.ev, p.ec1, p.ec2, p.rank, p.node_of,
-        sc.df, sc.db, sc.pf, sc.pb, sc.tf, sc.tb, sc.hk, sc.hx,
-        indptr, indices, np.array([0, 0, 1, 1], np.int64), np.array([1, 0, 1, 0], np.bool_),
-        xy, xy_ptr, np.zeros(3, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0),
+    x0, y0, cw, chh, nx, ny, cell_ptr, cell_seg, seg_edge = build_snap_grid(
+        xy, xy_ptr, np.array([0, 1], np.int64)
+    )
+    e, f, _ = snap_point(
+        0.0005, 0.0001, 111320.0, M_PER_DEG_LAT, 500.0, x0, y0, cw, chh, nx, ny,
+        cell_ptr, cell_seg, seg_edge, xy, xy_ptr,
     )  # fmt: skip
-    route_kernel(int(e), float(f), 0.0005, 0.0001, 1, 0.5, 0.0015, 0.0, *rest)
-    points_kernel(0.0005, 0.0001, 111320.0, 0.0015, 0.0, 111320.0, M_PER_DEG_LAT, 500.0,
-                  *grid, *rest)  # fmt: skip
+    length = np.array([111.0, 111.0])
+    have = {
+        "src": [0, 1], "dst": [1, 2], "arc_eidx": [0, 0, 1, 1], "xy_ptr": xy_ptr,
+        "ce_ptr": [0, 0, 0], "ce_cam": [], "cell_ptr": cell_ptr, "cell_seg": cell_seg,
+        "seg_edge": seg_edge, "indptr": [0, 1, 3, 4, 6], "indices": [1, 0, 2, 1, 3, 3],
+        "cam_ids": [], "length_m": length, "cost_e": length / 1.4, "speed_e": [5.0, 5.0],
+        "ce_f0": [], "ce_f1": [], "cam_lon": [], "cam_lat": [],
+        "fwd_ok": [True, True], "bwd_ok": [True, True], "arc_fwd": [True, False, True, False],
+    }  # fmt: skip
+    bufs, bounds = [], []
+    for names, dtype in ((GI, np.int64), (GF, np.float64), (GB, np.bool_)):
+        parts = [np.asarray(have[k], dtype) for k in names]
+        bufs.append(np.concatenate(parts))
+        bounds += np.concatenate([[0], np.cumsum([a.size for a in parts])]).tolist()
+    packed = (*bufs, np.array(bounds, np.int64), xy, p.pack_int, p.pack_float, p.pack_at)
+    route_packed(int(e), float(f), 0.0005, 0.0001, 1, 0.5, 0.0015, 0.0, 0.5,
+                 *packed, sc.floats, sc.ints)  # fmt: skip
+    points_packed(0.0005, 0.0001, 111320.0, 0.0015, 0.0, 111320.0, M_PER_DEG_LAT, 500.0,
+                  float(x0), float(y0), float(cw), float(chh), int(nx), int(ny), 0.5,
+                  *packed, sc.floats, sc.ints)  # fmt: skip

@@ -59,6 +59,7 @@ class Route:
     arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # pieces' edge, f0, f1
     coords: np.ndarray | None = None  # the geometry's (k, 2) coordinates, when made here
     along: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # cameras along, if known
+    along_lonlat: tuple[np.ndarray, np.ndarray] | None = None  # and their positions
 
     @property
     def geometry(self) -> LineString:
@@ -158,16 +159,22 @@ def _route_of(
     pf1: np.ndarray,
     coords: np.ndarray,
     pm: np.ndarray,
+    speed: np.ndarray,
+    length: float,
+    tt: float,
     cams: np.ndarray,
     s_m: np.ndarray,
     e_m: np.ndarray,
+    lon: np.ndarray,
+    lat: np.ndarray,
 ) -> Route:
-    """The :class:`Route` of a compiled call's arrays (pieces, geometry, cameras along)."""
-    speed = np.full(len(pe), WALK_SPEED_KPH) if mode == "walk" else g.speed_kph[pe].astype(float)
-    length = float(pm.sum())
-    tt = float((pm / (speed / 3.6)).sum()) if len(pm) else 0.0
-    r = Route(mode, None, length, tt, None, start, end, pm, speed, (pe, pf0, pf1), coords)
+    """The :class:`Route` of a compiled call's answer (pieces, geometry, metres and seconds
+    summed as numpy sums, cameras along with their positions)."""
+    r = Route(
+        mode, None, float(length), float(tt), None, start, end, pm, speed, (pe, pf0, pf1), coords
+    )
     r.along = (cams, s_m, e_m)
+    r.along_lonlat = (lon, lat)
     return r
 
 
@@ -336,11 +343,20 @@ def cameras_along(g: RoadGraph, r: Route, *, exclude: set[int] | None = None) ->
     traversed stretch; its ends are mapped to metres along the route, reduced per camera.
     """
     cams, s_m, e_m = _along(g, r, exclude)
-    lon, lat = _camera_lonlat(g, cams)
+    lon, lat = _lonlat(g, r, cams, exclude)
     return [
         CameraPass(*x)
         for x in zip(cams.tolist(), s_m.tolist(), e_m.tolist(), lon, lat, strict=True)
     ]
+
+
+def _lonlat(
+    g: RoadGraph, r: Route, cams: np.ndarray, exclude: set[int] | None = None
+) -> tuple[list[float], list[float]]:
+    """Positions of the cameras along ``r`` (``cams``: :func:`_along`'s, same ``exclude``)."""
+    if r.along_lonlat is not None and not exclude:
+        return r.along_lonlat[0].tolist(), r.along_lonlat[1].tolist()
+    return _camera_lonlat(g, cams)
 
 
 def _camera_lonlat(g: RoadGraph, cams: np.ndarray) -> tuple[list[float], list[float]]:
@@ -406,7 +422,7 @@ def find_route(
     t_fast = np.interp(s_m, cum, ct_fast).tolist()
     t_slow = np.interp(e_m, cum, ct_slow).tolist()
     cam_ids = ids.tolist()
-    lon, lat = _camera_lonlat(g, ids)
+    lon, lat = _lonlat(g, r, ids)
     cams = [
         {
             "camera_id": c,
