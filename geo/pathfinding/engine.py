@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -62,12 +63,25 @@ class Prepared:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the query structure."""
-        return sum(
-            int(getattr(self, k).nbytes)
-            for k in self.__dataclass_fields__
-            if isinstance(getattr(self, k), np.ndarray)
-        )
+        """Bytes held by the query structure (arrays owning their memory: the fields that are
+        views of the packed buffers are counted once, in the buffers)."""
+        arrays = [getattr(self, k) for k in self.__dataclass_fields__]
+        return sum(int(a.nbytes) for a in arrays if isinstance(a, np.ndarray) and a.base is None)
+
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        """Pickled as its packed buffers (the views are made again on loading: a pickled view
+        would come back as a copy of its own)."""
+        views = set(PACK_INT) | set(PACK_FLOAT)
+        state = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in views}
+        return (_unpickle, (state,))
+
+
+def _unpickle(state: dict[str, Any]) -> Prepared:
+    at = state["pack_at"]
+    ni = len(PACK_INT) + 1
+    views = {k: state["pack_int"][at[j] : at[j + 1]] for j, k in enumerate(PACK_INT)}
+    views |= {k: state["pack_float"][at[ni + j] : at[ni + j + 1]] for j, k in enumerate(PACK_FLOAT)}
+    return Prepared(**state, **views)
 
 
 #: Order of the integer arrays in ``Prepared.pack_int`` (then ``up_w``, ``dn_w`` in
