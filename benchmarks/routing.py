@@ -9,6 +9,9 @@ motorways, shortest by length), p50 and p95 per pair:
   **route + cameras along** (the issue's measure: ``route_places`` snaps both places and
   makes the route with its geometry and cameras along, then ``cameras_along`` lists them; no
   review windows or JSON) and the parts (``snap``, ``route``, ``cameras_along``) on their own;
+  every call of a pair (these, pgRouting's and networkx's) runs in a new random order, so none
+  is always timed right after a database wait (cold caches, an idle core) or always after
+  Python work;
 * the same engine on its **scipy searches** (what graphs of up to ``SMALL_GRAPH_NODES`` use,
   and larger ones until their hierarchy is ready);
 * **pgr_dijkstra** over the whole table, and with the edges SQL cropped to the pair's bbox
@@ -45,6 +48,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -353,41 +357,51 @@ def time_routes(s: Session, g: Any, pairs: list[tuple[int, int]]) -> dict[str, A
     T.update({"pgr": [], "box": []})
     lens, cams = [], []
     q = "select max(agg_cost) from pgr_dijkstra(:q, :a, :b, directed => false)"
+    rnd = random.Random(7)
     for a, b in pairs:
         pa, pb = R.Place(lon=xy[a, 0], lat=xy[a, 1]), R.Place(lon=xy[b, 0], lat=xy[b, 1])
         kw: dict[str, Any] = {"origin": pa, "destination": pb, "mode": "walk", "depart_at": DEPART}
-        # every engine timing follows other work (a database call or networkx), as in a
-        # service: none runs right after another answer to the same pair (warm caches)
-        t = time.perf_counter()
-        pg = s.execute(text(q), {"q": WALK_SQL, "a": int(ids[a]), "b": int(ids[b])}).scalar_one()
-        T["pgr"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        r = R.route_places(s, g, origin=pa, destination=pb, mode="walk")
-        R.cameras_along(g, r)
-        T["core"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        ref = nx.shortest_path_length(G, a, b, weight="w")
-        T["nx"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        res = R.find_route(s, graph=g, **kw)
-        T["eng"].append(time.perf_counter() - t)
-        box = _box_sql(xy, a, b)
-        t = time.perf_counter()
-        pgb = s.execute(text(q), {"q": box, "a": int(ids[a]), "b": int(ids[b])}).scalar_one()
-        T["box"].append(time.perf_counter() - t)
-        t = time.perf_counter()  # the parts, through their own calls
-        sa = R.snap(g, lon=xy[a, 0], lat=xy[a, 1], mode="walk", field="from")
-        sb = R.snap(g, lon=xy[b, 0], lat=xy[b, 1], mode="walk", field="to")
-        T["snap"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        r = R.route(g, start=sa, end=sb, mode="walk")
-        T["route"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        R.cameras_along(g, r)
-        T["along"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        R.find_route(s, **kw)
-        T["full"].append(time.perf_counter() - t)
+        out: dict[str, Any] = {}
+
+        def parts(a: int = a, b: int = b) -> None:  # the parts, through their own calls
+            t = time.perf_counter()
+            sa = R.snap(g, lon=xy[a, 0], lat=xy[a, 1], mode="walk", field="from")
+            sb = R.snap(g, lon=xy[b, 0], lat=xy[b, 1], mode="walk", field="to")
+            t1 = time.perf_counter()
+            r = R.route(g, start=sa, end=sb, mode="walk")
+            t2 = time.perf_counter()
+            R.cameras_along(g, r)
+            t3 = time.perf_counter()
+            T["snap"].append(t1 - t)
+            T["route"].append(t2 - t1)
+            T["along"].append(t3 - t2)
+
+        def core(pa: Any = pa, pb: Any = pb) -> None:
+            r = R.route_places(s, g, origin=pa, destination=pb, mode="walk")
+            R.cameras_along(g, r)
+
+        def pgr(sql: str, a: int = a, b: int = b) -> Any:
+            return s.execute(text(q), {"q": sql, "a": int(ids[a]), "b": int(ids[b])}).scalar_one()
+
+        tasks: list[tuple[str, Callable[[], Any]]] = [
+            ("pgr", partial(pgr, WALK_SQL)),
+            ("box", partial(pgr, _box_sql(xy, a, b))),
+            ("core", core),
+            ("eng", partial(R.find_route, s, graph=g, **kw)),
+            ("full", partial(R.find_route, s, **kw)),
+            ("nx", partial(nx.shortest_path_length, G, a, b, weight="w")),
+            ("parts", parts),
+        ]
+        # a new random order per pair: no call always follows the same kind of work (a wait
+        # on the database leaves the next call with cold caches and an idle core, a Python
+        # answer leaves it warm), so neither side is timed only in its best or worst place
+        rnd.shuffle(tasks)
+        for key, fn in tasks:
+            t = time.perf_counter()
+            out[key] = fn()
+            if key != "parts":
+                T[key].append(time.perf_counter() - t)
+        res, ref, pg, pgb = out["eng"], out["nx"], out["pgr"], out["box"]
         lens.append((res["length_m"], ref, pg, pgb))
         cams.append(len(res["cameras_along"]))
     gc.unfreeze()
