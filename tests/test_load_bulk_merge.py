@@ -43,3 +43,42 @@ def test_standard_file_after_the_others_merges_as_the_row_loader_does(session: S
     report = load_cameras_bulk(session, path=STANDARD, refresh_views=False)
     assert _groups(session) == merged
     assert report.rejected == 992  # every bad row still reported, once
+
+
+def test_a_reload_keeps_the_stream_an_operator_configured(session: Session) -> None:
+    """The registry files name no stream: a camera's ``stream_url`` comes from the control
+    centre's video system. Re-loading the national file (the row loader, then the COPY path,
+    which the command line uses) must not cut an officer off from the live picture."""
+    ids = [
+        r[0]
+        for r in session.execute(
+            text("""select c.id from cameras c where c.source = 'kr-standard' order by c.id""")
+        ).all()
+    ]
+    merged = session.execute(
+        text("""select distinct camera_id from camera_sources where source <> 'kr-standard'""")
+    ).scalars()
+    picked = [i for i in ids if i not in set(merged)][:2] + [
+        i for i in ids if i in set(_merged_ids(session))
+    ][:1]
+    url = "rtsp://10.20.30.40/stream1"
+    session.execute(
+        text("update cameras set stream_url = :u where id = any(:i)"), {"u": url, "i": picked}
+    )
+    session.execute(text("delete from data_loads where kind = 'cameras'"))  # no skip: compare all
+    for load in (load_cameras, load_cameras_bulk):
+        load(session, path=STANDARD, refresh_views=False)
+        kept = session.execute(
+            text("select count(*) from cameras where id = any(:i) and stream_url = :u"),
+            {"i": picked, "u": url},
+        ).scalar_one()
+        assert kept == len(picked) == 3, load.__name__
+
+
+def _merged_ids(session: Session) -> list[int]:
+    return list(
+        session.execute(
+            text("""select camera_id from camera_sources group by camera_id
+                    having count(distinct source) > 1""")
+        ).scalars()
+    )

@@ -134,8 +134,17 @@ def _camera_select(names: list[str]) -> tuple[str, list[Any]]:
 def _upsert_sql(names: list[str], *, records: bool) -> tuple[str, list[Any]]:
     sel, raw_params = _camera_select(names)
     upd = [c for c in _CAMERA_COLS if c not in ("source", "external_id")]
-    sets = ", ".join(f"{c} = excluded.{c}" for c in upd)
-    differs = " or ".join(f"c.{c} is distinct from excluded.{c}" for c in upd)
+    # a file that names no stream keeps the one the camera has (the VMS's, set by operators)
+    sets = ", ".join(
+        f"{c} = coalesce(excluded.{c}, c.{c})" if c == "stream_url" else f"{c} = excluded.{c}"
+        for c in upd
+    )
+    differs = " or ".join(
+        f"(excluded.{c} is not null and c.{c} is distinct from excluded.{c})"
+        if c == "stream_url"
+        else f"c.{c} is distinct from excluded.{c}"
+        for c in upd
+    )
     sql = f"""
         create temp table _camera_changed on commit drop as
         with up as (

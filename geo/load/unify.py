@@ -465,6 +465,8 @@ def _differing(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, A
     out = []
     for r in rows:
         cur = current.get(r["id"])
+        if cur is not None and r.get("stream_url") is None:
+            r["stream_url"] = cur["stream_url"]  # no file names one: the configured stream stays
         if (
             cur is None
             or _point(cur["geom"]) != _point(r["geom"])
