@@ -124,6 +124,13 @@ def test_notes_print_as_plain_lines_warnings_as_warnings() -> None:
 
 
 def test_reloading_any_source_changes_nothing(session: Session) -> None:
+    # a stream configured in the video system (no file names one) survives every reload: a
+    # reload that reset it cut officers off from the live picture
+    session.execute(
+        text("""update cameras set stream_url = 'rtsp://10.20.30.40/' || id
+                where id in (select id from cameras where source = any(:s) order by id limit 40)"""),
+        {"s": list(MERGE_SOURCES)},
+    )
     before = _snapshot(session)
     for source, path in FILES.items():
         rep = load_cameras(session, path=path)

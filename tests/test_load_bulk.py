@@ -64,6 +64,12 @@ def test_real_file_through_copy_changes_nothing_the_row_path_loaded(session: Ses
                    from camera_sources where source = 'kr-standard'),
                   (select count(*) from camera_sources where source = 'kr-standard')"""
     )
+    # streams come from the video system, never from the file: a reload keeps them
+    session.execute(
+        text("""update cameras set stream_url = 'rtsp://10.20.30.40/' || id
+                where id in (select id from cameras where source = 'kr-standard'
+                             order by id limit 40)""")
+    )
     before = session.execute(snap).one()
     rep = load_cameras_bulk(session, path=REAL)
     assert (rep.inserted, rep.updated, rep.unchanged) == (0, 0, 8045)
