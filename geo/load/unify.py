@@ -18,6 +18,8 @@ Which source's value wins, per field (the merged row; every source's own values 
 * ``agency``, ``address``, ``camera_count``, ``resolution_px``, ``retention_days``,
   ``installed_on``, ``heading_deg``, ``fov_deg``, ``range_m``, ``tilt_deg``, ``stream_url``: the
   first known value in the primary order (the standard data is the current official registry).
+  When no record names a ``stream_url`` (the registry files never do: streams come from the
+  centre's video system), the camera keeps the one it has.
 * ``camera_type``: the 2015 inventory first (its names say ``(돔)``/``(고정)``); ``ptz`` if any
   record says so.
 * position: the record with the most decimal places in its coordinates (the standard data often
