@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from geo.pathfinding.engine import _scratch
 from geo.routing import kernel
 from geo.routing.snap import AT_NODE_M, M_PER_DEG_LAT, MAX_SNAP_M
@@ -22,13 +20,6 @@ if TYPE_CHECKING:
     from geo.routing.graph import ModeGraph, RoadGraph
 
 Raw = tuple[Any, ...]
-
-
-def _pack(arrays: list[np.ndarray], dtype: Any) -> tuple[np.ndarray, list[int]]:
-    sizes = [int(a.size) for a in arrays]
-    buf = np.concatenate([np.asarray(a, dtype).ravel() for a in arrays]) if arrays else None
-    bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64).tolist()
-    return (buf if buf is not None else np.zeros(0, dtype)), bounds
 
 
 def _args(g: RoadGraph, mg: ModeGraph) -> tuple[Raw, Raw]:
@@ -49,12 +40,8 @@ def _args(g: RoadGraph, mg: ModeGraph) -> tuple[Raw, Raw]:
         "cam_lon": g.cam_lonlat[:, 0], "cam_lat": g.cam_lonlat[:, 1],
         "fwd_ok": mg.fwd_ok, "bwd_ok": mg.bwd_ok, "arc_fwd": mg.arc_fwd,
     }  # fmt: skip
-    gi, bi = _pack([have[k] for k in kernel.GI], np.int64)
-    gf, bf = _pack([have[k] for k in kernel.GF], np.float64)
-    gb, bb = _pack([have[k] for k in kernel.GB], np.bool_)
-    go = np.array(bi + bf + bb, np.int64)
     scalars = (float(x0), float(y0), float(cw), float(chh), int(nx), int(ny))
-    packed = (gi, gf, gb, go, g.xy_flat, p.pack_int, p.pack_float, p.pack_at)
+    packed = (*kernel.pack_graph(have), g.xy_flat, p.pack_int, p.pack_float, p.pack_at)
     mg.kernel_args = (p, scalars, packed)
     return scalars, packed
 

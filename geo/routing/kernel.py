@@ -376,42 +376,6 @@ def route_kernel(
     return OK, pe, pf0, pf1, coords, pm, cams[order], s_m[order], e_m[order]
 
 
-@njit(cache=True, nogil=True)
-def points_kernel(
-    a_lon, a_lat, a_kx, b_lon, b_lat, b_kx, ky, max_m,
-    x0, y0, cw, chh, nx, ny, cell_ptr, cell_seg, seg_edge,
-    length_m, cost_e, src, dst, fwd_ok, bwd_ok, at_node_m,
-    u_ptr, u_head, u_w, u_eid, d_ptr, d_head, d_w, d_eid, eu, ev, ec1, ec2, rank, node_of,
-    df, dbk, pf, pb, tf, tb, hk, hx,
-    indptr, indices, arc_eidx, arc_fwd, xy, xy_ptr, ce_ptr, ce_cam, ce_f0, ce_f1,
-):  # fmt: skip
-    """Snap both points (:func:`snap_point`) and route between them (:func:`route_kernel`):
-    (status, from edge, fraction, metres off, to edge, fraction, metres off, then
-    route_kernel's arrays). ``SNAP_FROM`` / ``SNAP_TO``: that point is not near a road."""
-    z = np.zeros(0, np.int64)
-    zf = np.zeros(0)
-    ea, fa, da = snap_point(
-        a_lon, a_lat, a_kx, ky, max_m, x0, y0, cw, chh, nx, ny, cell_ptr, cell_seg, seg_edge,
-        xy, xy_ptr,
-    )  # fmt: skip
-    if ea < 0:
-        return SNAP_FROM, ea, fa, da, -1, 0.0, 0.0, z, zf, zf, np.empty((0, 2)), zf, z, zf, zf
-    eb, fb, db = snap_point(
-        b_lon, b_lat, b_kx, ky, max_m, x0, y0, cw, chh, nx, ny, cell_ptr, cell_seg, seg_edge,
-        xy, xy_ptr,
-    )  # fmt: skip
-    if eb < 0:
-        return SNAP_TO, ea, fa, da, eb, fb, db, z, zf, zf, np.empty((0, 2)), zf, z, zf, zf
-    st, pe, pf0, pf1, coords, pm, cams, s_m, e_m = route_kernel(
-        ea, fa, a_lon, a_lat, eb, fb, b_lon, b_lat,
-        length_m, cost_e, src, dst, fwd_ok, bwd_ok, at_node_m,
-        u_ptr, u_head, u_w, u_eid, d_ptr, d_head, d_w, d_eid, eu, ev, ec1, ec2, rank, node_of,
-        df, dbk, pf, pb, tf, tb, hk, hx,
-        indptr, indices, arc_eidx, arc_fwd, xy, xy_ptr, ce_ptr, ce_cam, ce_f0, ce_f1,
-    )  # fmt: skip
-    return st, ea, fa, da, eb, fb, db, pe, pf0, pf1, coords, pm, cams, s_m, e_m
-
-
 # --------------------------------------------------------------------------- packed arguments
 # A call's dispatch costs about 0.5 us per array argument with cold caches (54 arguments: 26 us
 # after a database call, a fifth of a Daejeon route), so the service calls the packed entry
@@ -425,6 +389,17 @@ GI = ("src", "dst", "arc_eidx", "xy_ptr", "ce_ptr", "ce_cam", "cell_ptr", "cell_
 GF = ("length_m", "cost_e", "speed_e", "ce_f0", "ce_f1", "cam_lon", "cam_lat")
 GB = ("fwd_ok", "bwd_ok", "arc_fwd")
 _F0, _B0 = len(GI) + 1, len(GI) + len(GF) + 2  # where the float and bool boundaries start
+
+
+def pack_graph(arrays: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The graph's arrays (by the names of :data:`GI`, :data:`GF`, :data:`GB`) as the three
+    buffers and their boundaries ``go`` the packed kernels take."""
+    bufs, bounds = [], []
+    for names, dtype in ((GI, np.int64), (GF, np.float64), (GB, np.bool_)):
+        parts = [np.asarray(arrays[k], dtype).ravel() for k in names]
+        bufs.append(np.concatenate(parts))
+        bounds += np.concatenate([[0], np.cumsum([a.size for a in parts])]).tolist()
+    return bufs[0], bufs[1], bufs[2], np.array(bounds, np.int64)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -521,8 +496,10 @@ def points_packed(
     a_lon, a_lat, a_kx, b_lon, b_lat, b_kx, ky, max_m, x0, y0, cw, chh, nx, ny,
     at_node_m, gi, gf, gb, go, xy, pi, pf_, pa, sf, si,
 ):  # fmt: skip
-    """:func:`points_kernel` on packed arguments: (status, from edge, fraction, metres off, to
-    edge, fraction, metres off, then :func:`route_packed`'s answer without its status)."""
+    """Snap both points (:func:`snap_point`) and route between them (:func:`route_packed`):
+    (status, from edge, fraction, metres off, to edge, fraction, metres off, then
+    route_packed's answer without its status). ``SNAP_FROM`` / ``SNAP_TO``: that point is not
+    near a road."""
     cell_ptr, cell_seg, seg_edge, xy_ptr = (
         _g(gi, go, 6),
         _g(gi, go, 7),
@@ -581,12 +558,7 @@ def warm() -> None:
         "ce_f0": [], "ce_f1": [], "cam_lon": [], "cam_lat": [],
         "fwd_ok": [True, True], "bwd_ok": [True, True], "arc_fwd": [True, False, True, False],
     }  # fmt: skip
-    bufs, bounds = [], []
-    for names, dtype in ((GI, np.int64), (GF, np.float64), (GB, np.bool_)):
-        parts = [np.asarray(have[k], dtype) for k in names]
-        bufs.append(np.concatenate(parts))
-        bounds += np.concatenate([[0], np.cumsum([a.size for a in parts])]).tolist()
-    packed = (*bufs, np.array(bounds, np.int64), xy, p.pack_int, p.pack_float, p.pack_at)
+    packed = (*pack_graph(have), xy, p.pack_int, p.pack_float, p.pack_at)
     route_packed(int(e), float(f), 0.0005, 0.0001, 1, 0.5, 0.0015, 0.0, 0.5,
                  *packed, sc.floats, sc.ints)  # fmt: skip
     points_packed(0.0005, 0.0001, 111320.0, 0.0015, 0.0, 111320.0, M_PER_DEG_LAT, 500.0,

@@ -110,7 +110,7 @@ def direct_cost(g: RoadGraph, mode: str, a: Snap, b: Snap) -> float:
 def route(g: RoadGraph, *, start: Snap, end: Snap, mode: str) -> Route:
     """The cheapest route (walk: shortest, drive: fastest) between two snapped points.
 
-    With the mode's hierarchy ready, one compiled call (:func:`geo.routing.kernel.route_kernel`)
+    With the mode's hierarchy ready, one compiled call (:func:`geo.routing.kernel.route_packed`)
     makes the route, its geometry and the cameras along it; else the plain searches below."""
     mg = g.modes[mode]
     if compiled.usable(mg, search.USE_PREPARED):
