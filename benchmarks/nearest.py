@@ -641,6 +641,23 @@ def noauth_app() -> Any:
     return app
 
 
+def wait_up(base: str, proc: subprocess.Popen[Any], *, timeout_s: float, label: str) -> None:
+    """Wait until the server at ``base`` answers ``GET /`` with 200; RuntimeError naming
+    ``label`` if it exits or ``timeout_s`` passes first."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{base}/", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError(f"{label}: the server did not come up")
+        time.sleep(0.2)
+
+
 def _cpu_s(pid: int) -> float:
     """User + system CPU seconds a process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -707,16 +724,7 @@ def api_bench(
                 {"label": label, "proc": proc, "base": base, "auth": auth, "workers": n_workers}
             )
             servers[-1]["paths"] = nearest_paths if which == "nearest" else ["/"]
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("uvicorn did not come up")
-                time.sleep(0.2)
+            wait_up(base, proc, timeout_s=60, label="uvicorn")
         for sv in servers:
             sv["token"] = _bench_token(url, sv["base"]) if sv["auth"] else "none"
             headers = {"Authorization": f"Bearer {sv['token']}"}

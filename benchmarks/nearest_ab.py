@@ -58,6 +58,7 @@ from benchmarks.nearest import (  # noqa: E402
     conninfo,
     ensure_synthetic,
     query_points,
+    wait_up,
 )
 from geo import embedded  # noqa: E402
 
@@ -92,17 +93,11 @@ def _start(label: str, code: Path, app: str, url: str, workers: int) -> dict[str
     cmd += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
     proc = subprocess.Popen(cmd, cwd=code, env=env)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"{base}/", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.terminate()
-            raise RuntimeError(f"{label}: the server did not come up")
-        time.sleep(0.2)
+    try:
+        wait_up(base, proc, timeout_s=90, label=label)
+    except RuntimeError:
+        proc.terminate()
+        raise
     return {"label": label, "proc": proc, "base": base, "code": code, "runs": []}
 
 

@@ -30,6 +30,7 @@ import os
 import random
 import sys
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +56,10 @@ DAEJEON = ROOT / "data" / "daejeon-osm" / "daejeon_arterial_osm.geojson"
 WALK_SQL = "select id, source, target, length_m as cost from road_edges"
 
 
+@lru_cache(maxsize=1)
 def _routing() -> Any:
-    """benchmarks/routing.py (its graph loaders), imported by path: this folder also holds a
-    ``coverage.py`` that must not shadow the PyPI package numba imports."""
+    """benchmarks/routing.py (its graph loaders), imported by path once: this folder also holds
+    a ``coverage.py`` that must not shadow the PyPI package numba imports."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
@@ -111,12 +113,7 @@ def prepare_measured(g: dict[str, Any]) -> tuple[Any, dict[str, float]]:
 
 
 def _box_sql(xy: np.ndarray, a: int, b: int) -> str:
-    x0, x1 = sorted((xy[a, 0], xy[b, 0]))
-    y0, y1 = sorted((xy[a, 1], xy[b, 1]))
-    mx = max((x1 - x0) * 0.25, 300 / (111_320 * math.cos(math.radians(y0))))
-    my = max((y1 - y0) * 0.25, 300 / 110_574)
-    env = f"st_makeenvelope({x0 - mx}, {y0 - my}, {x1 + mx}, {y1 + my}, 4326)"
-    return f"{WALK_SQL} where geom && {env}"
+    return f"{WALK_SQL} where geom && {_routing().box_envelope(xy, a, b)}"
 
 
 def _pgr(s: Session, sql: str, a: int, b: int) -> tuple[float, float | None]:

@@ -327,13 +327,18 @@ def _nx_graph(g: Any) -> Any:
     return G
 
 
-def _box_sql(xy: np.ndarray, a: int, b: int) -> str:
+def box_envelope(xy: np.ndarray, a: int, b: int) -> str:
+    """The pair's bbox, +25 % and at least 300 m each side, as SQL: what a pgRouting user crops
+    the edges to (benchmarks/pathfinding.py uses it too)."""
     x0, x1 = sorted((xy[a, 0], xy[b, 0]))
     y0, y1 = sorted((xy[a, 1], xy[b, 1]))
     mx = max((x1 - x0) * 0.25, 300 / (111_320 * math.cos(math.radians(y0))))
     my = max((y1 - y0) * 0.25, 300 / 110_574)
-    env = f"st_makeenvelope({x0 - mx}, {y0 - my}, {x1 + mx}, {y1 + my}, 4326)"
-    return f"{WALK_SQL} and geom && {env}"
+    return f"st_makeenvelope({x0 - mx}, {y0 - my}, {x1 + mx}, {y1 + my}, 4326)"
+
+
+def _box_sql(xy: np.ndarray, a: int, b: int) -> str:
+    return f"{WALK_SQL} and geom && {box_envelope(xy, a, b)}"
 
 
 def _timed(f: Callable[[], Any]) -> tuple[float, Any]:
