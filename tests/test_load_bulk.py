@@ -23,6 +23,7 @@ from geo.load.bulk import bulk_eligible, load_cameras_bulk
 from geo.load.cameras import parse_cameras
 from geo.load.common import LoadReport
 from geo.load.standard import parse_standard, read_columns
+from tests.bulk_helpers import STATE, empty_source
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 REAL = DATA / "daejeon-cctv" / "national_standard_cctv_daejeon_2026_cp949.csv"
@@ -291,8 +292,7 @@ def test_a_first_load_inserts_what_the_upsert_would_and_puts_indexes_and_keys_ba
     from geo.load import bulk
     from geo.load.unify import source_record
 
-    session.execute(text("delete from camera_sources where source = 'kr-standard'"))
-    session.execute(text("delete from cameras where source = 'kr-standard'"))
+    empty_source(session)
     schema = text(
         """select (select array_agg(indexdef order by indexname) from pg_indexes
                    where tablename in ('cameras', 'camera_sources')),
@@ -348,17 +348,8 @@ def test_a_two_core_first_load_that_fails_on_either_connection_leaves_nothing(
     # and keys as they were, and no scratch table behind
     from geo.load import bulk, bulk_parallel
 
-    session.execute(text("delete from camera_sources where source = 'kr-standard'"))
-    session.execute(text("delete from cameras where source = 'kr-standard'"))
-    state = text(
-        r"""select (select count(*) from cameras), (select count(*) from camera_sources),
-                  (select array_agg(indexdef order by indexname) from pg_indexes
-                   where tablename in ('cameras', 'camera_sources')),
-                  (select array_agg(pg_get_constraintdef(oid) order by conname)
-                   from pg_constraint where conrelid = 'camera_sources'::regclass),
-                  (select count(*) from pg_class where relname like '\_camera\_scratch\_%')"""
-    )
-    before = session.execute(state).one()  # (scratch tables of a rolled-back test may be left)
+    empty_source(session)
+    before = session.execute(STATE).one()  # (scratch tables of a rolled-back test may be left)
     monkeypatch.setattr(bulk, "REINDEX_MIN_NEW", 1)
     monkeypatch.setattr(bulk, "PARALLEL_MIN_ROWS", 1)
     run = bulk._exec
@@ -379,5 +370,5 @@ def test_a_two_core_first_load_that_fails_on_either_connection_leaves_nothing(
         monkeypatch.setattr(bulk, "_exec", fail_after_records)
     with pytest.raises(Exception, match="injected|division by zero"):
         load_cameras_bulk(session, path=national[0], refresh_views=False)
-    after = session.execute(state).one()
+    after = session.execute(STATE).one()
     assert after[:-1] == before[:-1] and after[-1] == 0  # and leftovers swept

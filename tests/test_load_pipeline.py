@@ -32,6 +32,7 @@ from geo.load.standard import (
     read_columns,
 )
 from geo.load.standard_chunks import concat_columns, iter_columns
+from tests.bulk_helpers import STATE, empty_source
 
 CHUNK = 3_000
 
@@ -68,21 +69,6 @@ def _pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bulk_pipeline, "PIPELINE_MIN_BYTES", 0)
     monkeypatch.setattr(bulk_pipeline, "CHUNK_ROWS", CHUNK)
     monkeypatch.setattr(bulk, "REINDEX_MIN_NEW", 1)
-
-
-_STATE = text(
-    r"""select (select count(*) from cameras), (select count(*) from camera_sources),
-              (select array_agg(indexdef order by indexname) from pg_indexes
-               where tablename in ('cameras', 'camera_sources')),
-              (select array_agg(pg_get_constraintdef(oid) order by conname)
-               from pg_constraint where conrelid = 'camera_sources'::regclass),
-              (select count(*) from pg_class where relname like '\_camera\_scratch\_%')"""
-)
-
-
-def _empty_source(session: Session) -> None:
-    session.execute(text("delete from camera_sources where source = 'kr-standard'"))
-    session.execute(text("delete from cameras where source = 'kr-standard'"))
 
 
 @pytest.mark.parametrize("encoding", ["cp949", "utf-8-sig"])
@@ -151,8 +137,8 @@ def test_a_pipelined_first_load_is_the_row_paths_and_a_reload_changes_nothing(
 ) -> None:
     from geo.load.unify import source_record
 
-    _empty_source(session)
-    before = session.execute(_STATE).one()
+    empty_source(session)
+    before = session.execute(STATE).one()
     _pipeline(monkeypatch)
     path, expected = national
     want, want_rep = parse_cameras(path)
@@ -165,7 +151,7 @@ def test_a_pipelined_first_load_is_the_row_paths_and_a_reload_changes_nothing(
     assert rep.rows_read == want_rep.rows_read
     assert rep.rejects == want_rep.rejects and len(rep.rejects) == expected["rejected"]
     assert rep.warnings[: len(want_rep.warnings)] == want_rep.warnings
-    after = session.execute(_STATE).one()
+    after = session.execute(STATE).one()
     assert after[2:4] == before[2:4] and after[4] == 0  # indexes, keys back; no scratch table
     got = {
         r.external_id: r
@@ -222,15 +208,15 @@ def test_a_row_pandas_refuses_late_in_the_file_sends_it_to_the_serial_path(
     src = path.read_bytes()
     ragged = tmp_path / "ragged.csv"
     ragged.write_bytes(src.rstrip(b"\r\n") + b"\r\n" + b"x," * 30 + b"x\r\n")
-    _empty_source(session)
-    before = session.execute(_STATE).one()
+    empty_source(session)
+    before = session.execute(STATE).one()
     _pipeline(monkeypatch)
     want, want_rep = parse_cameras(ragged)
     tm: dict[str, float] = {}
     rep = load_cameras_bulk(session, path=ragged, refresh_views=False, timings=tm)
     assert "fixup_s" not in tm and tm.get("cameras_s", 0) > 0
     assert rep.rejects == want_rep.rejects and rep.inserted == len(want)
-    after = session.execute(_STATE).one()
+    after = session.execute(STATE).one()
     assert after[2:4] == before[2:4] and after[4] == 0  # (a rolled-back test's scratch swept)
 
 
@@ -247,8 +233,8 @@ def test_a_pipelined_first_load_that_fails_leaves_nothing(
     # second connection's committed ones dropped), and the session usable
     from geo.load import bulk, bulk_pipeline
 
-    _empty_source(session)
-    before = session.execute(_STATE).one()
+    empty_source(session)
+    before = session.execute(STATE).one()
     _pipeline(monkeypatch)
     run = bulk._exec
     calls = {"records_s": 0}
@@ -274,5 +260,5 @@ def test_a_pipelined_first_load_that_fails_leaves_nothing(
         monkeypatch.setattr(bulk, "_exec", fail_in_transaction)
     with pytest.raises(Exception, match="injected|division by zero"):
         load_cameras_bulk(session, path=national[0], refresh_views=False)
-    after = session.execute(_STATE).one()
+    after = session.execute(STATE).one()
     assert after[:4] == before[:4] and after[4] == 0  # (a rolled-back test's scratch swept)

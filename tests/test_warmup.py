@@ -76,4 +76,3 @@ def test_the_real_warmups_run(sample_loaded: Any, monkeypatch: pytest.MonkeyPatc
         "along": "ok",
         "road_distances": "ok",
     }
-
