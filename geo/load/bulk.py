@@ -339,13 +339,10 @@ def _merge_new_records(session: Session, report: LoadReport) -> list[int]:
     already holds joins that camera (its fresh row is merged away), so the COPY path never
     leaves two rows for one camera. Returns the camera ids written, whose views are stale; the
     merge summary and report paths go to ``report.notes`` as the row loader's do."""
-    from geo.load.merge import write_merge_report
-    from geo.load.unify import reconcile
+    from geo.load.unify import merge_and_report
 
     session.execute(text("analyze camera_sources"))
-    result = reconcile(session, sources=[SOURCE])
-    report.notes += write_merge_report(session, result, report=report, sources=[SOURCE])
-    written = sorted(set(result["inserted_ids"]) | set(result["changed_ids"]))
+    written = merge_and_report(session, report=report, sources=[SOURCE])
     if written:  # views of rows the merge moved or rewrote are recomputed like any other
         session.execute(
             text("delete from camera_views where camera_id = any(:ids)"), {"ids": written}

@@ -512,7 +512,6 @@ def load_records(session: Session, *, rows: list[dict[str, Any]], report: Any) -
     Fills ``report.inserted/updated/unchanged`` (records of the file) and adds the merge summary
     and the report paths to ``report.notes`` (information, not warnings).
     """
-    from geo.load.merge import write_merge_report
 
     # one camera load at a time: the regrouping reads every record
     session.execute(text("select pg_advisory_xact_lock(7244010)"))
@@ -521,7 +520,14 @@ def load_records(session: Session, *, rows: list[dict[str, Any]], report: Any) -
         session.execute(text("analyze camera_sources"))
     report.inserted, report.updated = ins, upd
     report.unchanged = len(rows) - ins - upd
-    sources = sorted({r["source"] for r in rows})
+    return merge_and_report(session, report=report, sources=sorted({r["source"] for r in rows}))
+
+
+def merge_and_report(session: Session, *, report: Any, sources: list[str]) -> list[int]:
+    """:func:`reconcile` after a load of ``sources``' records, its summary and report paths
+    added to ``report.notes``; returns the camera ids written (inserted or changed)."""
+    from geo.load.merge import write_merge_report
+
     result = reconcile(session, sources=sources)
     report.notes += write_merge_report(session, result, report=report, sources=sources)
     return sorted(set(result["inserted_ids"]) | set(result["changed_ids"]))
