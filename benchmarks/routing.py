@@ -205,10 +205,9 @@ def load_grid(s: Session, n: int, n_cameras: int = 2000) -> str:
                 eid = row[0]
     s.execute(text("select setval(pg_get_serial_sequence('road_edges', 'id'), :m)"), {"m": eid})
     s.execute(
-        text("""insert into cameras (source, external_id, purpose, geom, raw)
+        text("""insert into cameras (source, external_id, purpose, geom)
                 select 'bench-grid', 'g' || g, 'crime_prevention',
-                       st_setsrid(st_makepoint(:lon0 + random() * :w, :lat0 + random() * :h), 4326),
-                       '{"bench": "grid"}'::jsonb
+                       st_setsrid(st_makepoint(:lon0 + random() * :w, :lat0 + random() * :h), 4326)
                 from generate_series(1, :k) g"""),
         {"lon0": lon0, "lat0": lat0, "w": (n - 1) * dlon, "h": (n - 1) * dlat, "k": n_cameras},
     )

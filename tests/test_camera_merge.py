@@ -75,8 +75,9 @@ def test_okryeobong_crossroads_is_one_camera_with_both_ids(session: Session) -> 
     ]
     assert recs[0]["camera_id"] == recs[1]["camera_id"]
     cams = session.execute(
-        text("""select id, source, external_id, name, purpose, agency from cameras
-                where name like '%옥녀봉네거리%' or raw::text like '%옥녀봉네거리%'""")
+        text("""select distinct c.id, c.source, c.external_id, c.name, c.purpose, c.agency
+                from cameras c join camera_sources s on s.camera_id = c.id
+                where c.name like '%옥녀봉네거리%' or s.fields::text like '%옥녀봉네거리%'""")
     ).all()
     assert len(cams) == 1 and cams[0][0] == recs[0]["camera_id"]
     # the traffic list keys the row and names it; its purpose beats the inventory's 'other'
@@ -341,3 +342,27 @@ def test_merged_away_camera_leaves_no_dangling_reference(
                 where not exists (select 1 from cameras c where c.id = s.camera_id)""")
     ).scalar_one()
     assert dangling == 0
+
+
+def test_pairs_are_found_across_the_antimeridian_and_near_a_pole(session: Session) -> None:
+    # the pair query takes candidates from a box in degrees around each record (the geometry
+    # index): a box cut at 180 degrees, or too narrow where a degree of longitude is a few
+    # metres, would miss records metres apart; a box too wide is harmless (the exact test is on
+    # the spheroid)
+    spots = {
+        "antimeridian": ((179.99995, 10.0), (-179.99995, 10.0)),  # 11 m apart
+        "pole": ((0.0, 89.9999), (90.0, 89.9999)),  # 16 m apart
+        "far": ((127.0, 36.0), (127.001, 36.0)),  # 90 m apart: no pair
+    }
+    for name, (a, b) in spots.items():
+        for src, (x, y) in (("t-pairs-a", a), ("t-pairs-b", b)):
+            session.execute(
+                text("""insert into camera_sources (source, external_id, fields, geom)
+                        values (:s, :e, '{}'::jsonb, st_setsrid(st_makepoint(:x, :y), 4326))"""),
+                {"s": src, "e": name, "x": x, "y": y},
+            )
+    pairs = match_candidates(session, sources=["t-pairs-a", "t-pairs-b"])
+    got = {(p["a_ext"], p["b_ext"]): p["distance_m"] for p in pairs}
+    assert set(got) == {("antimeridian", "antimeridian"), ("pole", "pole")}
+    assert 10 < got[("antimeridian", "antimeridian")] < 12
+    assert 14 < got[("pole", "pole")] < 18

@@ -37,11 +37,12 @@ def national(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 
 def _db_rows(session: Session, ids: list[str]) -> dict[str, dict[str, Any]]:
     rows = session.execute(
-        text("""select external_id, name, purpose, agency, address, st_x(geom) as x,
-                       st_y(geom) as y, heading_deg, fov_deg, range_m, tilt_deg, camera_type,
-                       camera_count, resolution_px, ptz, stream_url, status, retention_days,
-                       installed_on, raw
-                from cameras where source = 'kr-standard' and external_id = any(:ids)"""),
+        text("""select c.external_id, c.name, c.purpose, c.agency, c.address, st_x(c.geom) as x,
+                       st_y(c.geom) as y, c.heading_deg, c.fov_deg, c.range_m, c.tilt_deg,
+                       c.camera_type, c.camera_count, c.resolution_px, c.ptz, c.stream_url,
+                       c.status, c.retention_days, c.installed_on, s.fields->'raw' as raw
+                from cameras c join camera_sources s using (source, external_id)
+                where c.source = 'kr-standard' and c.external_id = any(:ids)"""),
         {"ids": ids},
     ).mappings()
     return {r["external_id"]: dict(r) for r in rows}

@@ -326,9 +326,10 @@ def test_directions_only_where_the_text_is_one(session: Session) -> None:
     assert kr_direction("북동쪽 방향") == (45.0, None, "compass")
     assert kr_direction("서측") == (270.0, None, "compass")
     rows = session.execute(
-        text("""select raw->>'촬영방면정보', heading_deg, fov_deg, count(*) from cameras
-                where source = 'kr-standard'
-                  and raw->>'촬영방면정보' in ('45°', '360°', '서대전농협 뒷길', '360도 전방면')
+        text("""select s.fields->'raw'->>'촬영방면정보', c.heading_deg, c.fov_deg, count(*)
+                from cameras c join camera_sources s using (source, external_id)
+                where c.source = 'kr-standard' and s.fields->'raw'->>'촬영방면정보'
+                      in ('45°', '360°', '서대전농협 뒷길', '360도 전방면')
                 group by 1, 2, 3 order by 1""")
     ).all()
     assert [tuple(r) for r in rows] == [
@@ -339,8 +340,9 @@ def test_directions_only_where_the_text_is_one(session: Session) -> None:
     ]
     # 카메라화소수 in units of 10,000 px: 200 -> 2 MP
     res = session.execute(
-        text("""select raw->>'카메라화소수', resolution_px from cameras
-                where source = 'kr-standard' and raw->>'카메라화소수' in ('200', '400')
+        text("""select s.fields->'raw'->>'카메라화소수', c.resolution_px
+                from cameras c join camera_sources s using (source, external_id)
+                where c.source = 'kr-standard' and s.fields->'raw'->>'카메라화소수' in ('200', '400')
                 group by 1, 2 order by 1""")
     ).all()
     assert [tuple(r) for r in res] == [("200", 2_000_000), ("400", 4_000_000)]

@@ -158,7 +158,8 @@ def test_a_pipelined_first_load_is_the_row_paths_and_a_reload_changes_nothing(
         for r in session.execute(
             text("""select c.external_id, c.name, c.purpose, c.agency, c.address, st_x(c.geom) x,
                            st_y(c.geom) y, c.heading_deg, c.fov_deg, c.camera_count,
-                           c.resolution_px, c.retention_days, c.installed_on, c.raw,
+                           c.resolution_px, c.retention_days, c.installed_on,
+                           s.fields->'raw' as raw,
                            s.fields, s.coord_decimals, s.camera_id = c.id as own
                     from cameras c
                     join camera_sources s on s.source = c.source and s.external_id = c.external_id

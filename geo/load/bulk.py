@@ -66,7 +66,6 @@ def _insert_fresh(
     cur: Any,
     names: list[str],
     *,
-    records: bool,
     tm: dict[str, float],
     stage: str = "_camera_stage",
     records_from: Callable[[], str] | None = None,
@@ -78,26 +77,23 @@ def _insert_fresh(
     cur.execute(f"select count(*) from {stage}")
     n = int(cur.fetchone()[0])
     cur.execute("select count(*) from cameras")
-    tables = ("cameras", "camera_sources") if records else ("cameras",)
+    tables = ("cameras", "camera_sources")
     rebuild: dict[str, list[str]] = {table: [] for table in tables}
     if n >= max(REINDEX_MIN_NEW, int(cur.fetchone()[0])):
-        fks = _drop_foreign_keys(cur, "camera_sources") if records else []
+        fks = _drop_foreign_keys(cur, "camera_sources")
         rebuild = {table: _drop_secondary_indexes(cur, table) for table in tables}
-        if records:
-            rebuild["camera_sources"] += fks
-    sel, params = _camera_select(names)
+        rebuild["camera_sources"] += fks
     cols = ", ".join(_CAMERA_COLS)
     _exec(
         cur,
         tm,
         "cameras_s",
-        f"insert into cameras (id, {cols}) select s.id, {sel} from {stage} s",
-        params,
+        f"insert into cameras (id, {cols}) select s.id, {_camera_select()} from {stage} s",
     )
     for ddl in rebuild["cameras"]:  # (while the records are built on the other connection)
         _exec(cur, tm, "rebuild_s", ddl)
     rcols = "camera_id, source, external_id, fields, geom, coord_decimals"
-    if records and records_from is not None:
+    if records_from is not None:
         t0 = time.perf_counter()
         recs = records_from()
         tm["records_wait_s"] = time.perf_counter() - t0
@@ -107,7 +103,7 @@ def _insert_fresh(
             "records_s",
             f"insert into camera_sources ({rcols}) select {rcols} from {recs}",
         )
-    elif records:
+    else:
         obj, params = _record_fields(names)
         _exec(
             cur,
@@ -119,7 +115,7 @@ def _insert_fresh(
                 from {stage} s""",
             params,
         )
-    for ddl in rebuild.get("camera_sources", []):
+    for ddl in rebuild["camera_sources"]:
         _exec(cur, tm, "rebuild_s", ddl)
     if n >= REINDEX_MIN_NEW:
         for table in tables:
@@ -160,12 +156,10 @@ def copy_upsert(
         cur.execute("set local jit = off")
         cur.execute("set local maintenance_work_mem = '512MB'")
         cur.execute("select pg_advisory_xact_lock(%s)", (_LOAD_LOCK,))
-        cur.execute("select to_regclass('camera_sources') is not null")
-        records = bool(cur.fetchone()[0])
-        fresh = not _source_stored(cur, records=records)
+        fresh = not _source_stored(cur)
         cur.execute("show transaction_isolation")  # (later snapshots see the scratch tables)
         committed_reads = cur.fetchone()[0] == "read committed"
-        if fresh and records and len(rows) >= PARALLEL_MIN_ROWS and committed_reads:
+        if fresh and len(rows) >= PARALLEL_MIN_ROWS and committed_reads:
             data = (t, rows, keep)
             from geo.load.bulk_parallel import insert_fresh_parallel
 
@@ -173,10 +167,10 @@ def copy_upsert(
             return n, 0, new_ids, 0
         _stage(cur, t, rows, keep, names, fresh=fresh, tm=tm)
         if fresh:
-            ins, ids_sql = _insert_fresh(cur, names, records=records, tm=tm)
+            ins, ids_sql = _insert_fresh(cur, names, tm=tm)
             upd, merged = 0, 0
         else:
-            ins, upd, merged = _upsert(cur, names, records=records, tm=tm)
+            ins, upd, merged = _upsert(cur, names, tm=tm)
             ids_sql = "select id from _camera_changed order by id"
         ids: list[int] = []
         if want_ids:
@@ -187,9 +181,7 @@ def copy_upsert(
     return int(ins), int(upd), ids, merged
 
 
-def _upsert(
-    cur: Any, names: list[str], *, records: bool, tm: dict[str, float]
-) -> tuple[int, int, int]:
+def _upsert(cur: Any, names: list[str], *, tm: dict[str, float]) -> tuple[int, int, int]:
     """Upsert the staged rows into ``cameras`` and their records (a source already stored).
     Returns (inserted, updated, rows belonging to merged cameras)."""
     cur.execute(
@@ -200,13 +192,12 @@ def _upsert(
         (SOURCE,),
     )
     new, have = cur.fetchone()
-    tables = ("cameras", "camera_sources") if records else ("cameras",)
+    tables = ("cameras", "camera_sources")
     rebuild: list[str] = []
     if new >= max(REINDEX_MIN_NEW, have - new):
         rebuild = [d for table in tables for d in _drop_secondary_indexes(cur, table)]
-    sql, params = _upsert_sql(names, records=records)
-    _exec(cur, tm, "cameras_s", sql, params)
-    merged = _write_records(cur, names, tm) if records else 0
+    _exec(cur, tm, "cameras_s", _upsert_sql())
+    merged = _write_records(cur, names, tm)
     for ddl in rebuild:
         _exec(cur, tm, "rebuild_s", ddl)
     cur.execute(

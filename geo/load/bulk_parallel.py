@@ -101,7 +101,7 @@ def insert_fresh_parallel(
             fut = pool.submit(_build_records, side, stage, recs, names, tm)
             try:
                 n, ids_sql = bulk._insert_fresh(
-                    cur, names, records=True, tm=tm, stage=stage, records_from=fut.result
+                    cur, names, tm=tm, stage=stage, records_from=fut.result
                 )
             except BaseException:
                 side.cancel_safe()

@@ -185,7 +185,7 @@ def first_load(
         cur.execute("set local maintenance_work_mem = '512MB'")
         cur.execute("select pg_advisory_xact_lock(%s)", (bulk._LOAD_LOCK,))
         cur.execute("select to_regclass('camera_sources') is not null")
-        if not cur.fetchone()[0] or bulk._source_stored(cur, records=True):
+        if not cur.fetchone()[0] or bulk._source_stored(cur):
             return None
         t0 = time.perf_counter()
         got = iter_columns(path, chunk_rows=CHUNK_ROWS)
@@ -288,7 +288,7 @@ def _insert_chunks(
             item.table = f"{sql.tag}_{n}"
             cur.execute(sql.create(item.table))
             _copy_rows(cur, sql, item, tm)
-        bulk._exec(cur, tm, "cameras_s", sql.cameras(item.table, "where s.ins"), sql.cam_params)
+        bulk._exec(cur, tm, "cameras_s", sql.cameras(item.table, "where s.ins"))
         bulk._exec(cur, tm, "records_s", sql.records(item.table, "where s.ins"), sql.obj_params)
         if not item.first.all():
             cur.execute(f"insert into {sql.held} select * from {item.table} where not ins")
@@ -320,7 +320,7 @@ class _Sql:
         self.ddl = f"({ident}, ord bigint, ins bool, {stage}{raws})"
         self.cols = ["ord", "ins", *(c for c, _ in bulk._STAGE_COLS)]
         self.cols += [f"r{j}" for j in range(len(self.names))]
-        self.cam_sel, self.cam_params = bulk._camera_select(self.names)
+        self.cam_sel = bulk._camera_select()
         self.obj, self.obj_params = bulk._record_fields(self.names)
 
     def create(self, table: str) -> str:
@@ -371,7 +371,7 @@ def _fix_up(cur: Any, sql: _Sql, done: _Done, tm: dict[str, float]) -> int:
     back = np.flatnonzero(keep & ~ins).tolist()
     if back:
         where = "where s.ord = any(%s)"
-        cur.execute(sql.cameras(sql.held, where), [*sql.cam_params, back])
+        cur.execute(sql.cameras(sql.held, where), [back])
         if cur.rowcount != len(back):
             raise LoadError("a held row of the first load went missing", field="file")
         cur.execute(sql.records(sql.held, where), [*sql.obj_params, back])

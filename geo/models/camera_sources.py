@@ -23,7 +23,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
-    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -37,7 +36,8 @@ class CameraSource(Base):
     __tablename__ = "camera_sources"
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="uq_camera_sources_source_external_id"),
-        Index("ix_camera_sources_geog", text("(geom::geography)"), postgresql_using="gist"),
+        # a plain geometry index (sorted build); the pair query's box: geo.load.merge._PAIRS_SQL
+        Index("ix_camera_sources_geom", "geom", postgresql_using="gist"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -78,7 +78,7 @@ class Camera(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
-    raw: Mapped[Any | None] = mapped_column(JSONB)
+    # (the file's own row is not here: each source's is in its camera_sources record, ``raw``)
 
 
 class RoadNode(Base):
