@@ -18,7 +18,7 @@ from fastapi import APIRouter, Body, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import ClientIP, CurrentUser, MediaClaims, SessionDep, media_route
+from api.deps import Claims, ClientIP, CurrentUser, MediaClaims, SessionDep, media_route
 from api.validation import FiniteFloat, Int32Id, SafeStr, SaneDatetime
 from geo.access import gate as access
 from geo.access import streams
@@ -141,6 +141,7 @@ def live(
     user: CurrentUser,
     ip: ClientIP,
     media: MediaClaims,
+    claims: Claims,
     fps: float | None = Query(
         None, gt=0, le=30, description="frame-rate cap (default GOLDENTIME_LIVE_MAX_FPS)"
     ),
@@ -148,7 +149,8 @@ def live(
 ) -> StreamingResponse:
     """Live MJPEG (``multipart/x-mixed-replace``), masked; checked at start and again every
     ``GOLDENTIME_LIVE_RECHECK_S`` (2 s): it ends when the share is revoked or expires, the user is
-    disabled or loses the address (or after ``GOLDENTIME_LIVE_MAX_S``)."""
+    disabled or loses the address, the login behind the request (or its media link) logs out
+    (or after ``GOLDENTIME_LIVE_MAX_S``)."""
     s = get_settings()
     share = access.authorize_video(
         session,
@@ -166,10 +168,16 @@ def live(
     if share.id is not None:  # a real share ends the stream when it expires
         until = min(until, share.expires_at.timestamp())
     engine = engine_of(session)
+    login_id = claims.get("login_id")
 
     def still_ok() -> bool:  # runs in the stream's thread, in a fresh short session
         why = streams.still_allowed(
-            engine, share_id=share.id, user_id=user.id, camera_id=camera_id, client_ip=ip
+            engine,
+            share_id=share.id,
+            user_id=user.id,
+            camera_id=camera_id,
+            client_ip=ip,
+            login_id=login_id,
         )
         if why is not None:
             streams.end_stream(

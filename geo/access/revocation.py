@@ -7,7 +7,10 @@ token check reads it in the same query as the user row (:data:`geo.access.tokens
 so a revoked token is refused (401, audited like every refused token) on every route and in
 every worker (the insert notifies the workers' memo, migration ``0012_revoked_tokens``).
 
-Media tokens (``?mt=``, 5 minutes) are not tied to a login and are not revoked by it.
+The media links (``?mt=``, 5 minutes) minted under a login carry its id (claim ``sid``) and are
+checked against the same row, in the same read and memo: logging out ends them too, and the live
+streams opened with that login or its links within ``live_recheck_s``
+(:func:`geo.access.streams.still_allowed`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """Live streams are re-checked while they run: a revoked or expired share, a closed incident, a
-disabled user or a lost address ends the stream within a few seconds (``live_recheck_s``)."""
+disabled user, a lost address or a logout of the login the stream was opened with (its bearer
+token, or the login its media link was minted under) ends the stream within a few seconds
+(``live_recheck_s``)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from geo.access.audit import audit_detached
@@ -16,6 +18,8 @@ from geo.models.access import Share, User
 
 # --- live streams: re-checked while they run ------------------------------------------------------
 
+_REVOKED_SQL = text("select 1 from revoked_tokens where jti = :jti")
+
 
 def still_allowed(
     engine: Engine,
@@ -24,9 +28,11 @@ def still_allowed(
     user_id: int,
     camera_id: int,
     client_ip: str | None,
+    login_id: str | None = None,
 ) -> str | None:
     """Why a running live stream must end now (``None``: it may go on): the user was disabled,
-    lost the role or the address, or the share (``None``: the centre's monitoring) was revoked,
+    lost the role or the address, the login ``login_id`` (the ``login_id`` of the request's
+    checked claims) was logged out, or the share (``None``: the centre's monitoring) was revoked,
     expired, lost the camera or live view. Reads the user and share in a fresh short session, so
     it sees changes committed after the stream started; cheap enough to call every few
     seconds. A database error ends the stream too (fail closed)."""
@@ -37,6 +43,8 @@ def still_allowed(
                 return "the user was disabled"
             if not ip_allowed(user, client_ip):
                 return f"client address {client_ip} is no longer registered for the user"
+            if login_id and s.execute(_REVOKED_SQL, {"jti": login_id}).first() is not None:
+                return "the login it was opened with was logged out (token revoked)"
             if share_id is None:
                 if user.role not in MONITOR_ROLES:
                     return f"role {user.role!r} may no longer monitor live"

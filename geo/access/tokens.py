@@ -3,6 +3,8 @@
 Two kinds of token, told apart by the ``typ`` claim: the bearer (access) token of a login, sent
 in the ``Authorization`` header or the console's HttpOnly cookie, and the short-lived media
 token (``?mt=``) of one video link. Each names its signing key in the JWT header (``kid``).
+A media token minted during a request carries the id of the login it was minted under (``sid``,
+from :data:`LOGIN_ID`) and is refused as soon as that login is revoked (logged out).
 
 A token names its user; every request re-reads the user, so disabling an account revokes its
 tokens at once. An access token also has an id (``jti``); logging out revokes that one token
@@ -18,6 +20,7 @@ import datetime as dt
 import hashlib
 import secrets
 import time
+from contextvars import ContextVar
 from typing import Any, cast
 
 import jwt
@@ -38,6 +41,12 @@ MEDIA = "media"
 MEDIA_KINDS = ("live", "snapshot", "clip")
 #: The share id of a media token for the control centre's live monitoring (no share).
 MONITORING = "monitoring"
+#: The id (:func:`token_id`) of the login (access token) the current request stands on, set by
+#: the API's token check (``api.deps.token_claims``); a media token minted in that request
+#: carries it as ``sid`` and dies with that login (logout). ``None`` outside a request.
+LOGIN_ID: ContextVar[str | None] = ContextVar("goldentime_login_id", default=None)
+#: Longest token id: a ``jti`` (at most 64) or ``sha256:`` + 64 hex digits (:func:`token_id`).
+_TOKEN_ID_MAX = 71
 
 
 def _sign(claims: dict[str, Any]) -> str:
@@ -83,10 +92,15 @@ def create_media_token(
     kind: str,
     ttl_s: int | None = None,
     now: dt.datetime | None = None,
+    login_id: str | None = None,
 ) -> tuple[str, dt.datetime]:
     """A short-lived token for one video link (``?mt=``): one user, one camera, one share (or
     :data:`MONITORING`), one kind (live, snapshot, clip); ``settings.media_token_ttl_s``.
-    Accepted only by the video routes, which still ask the gate with that share."""
+    Accepted only by the video routes, which still ask the gate with that share.
+
+    ``login_id`` (default: the request's :data:`LOGIN_ID`) binds the link to the login that
+    asked for it (claim ``sid``): it stops working when that login is logged out. A token
+    minted outside a request (scripts, tests) has no ``sid`` and follows the user only."""
     if kind not in MEDIA_KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(MEDIA_KINDS)}", field="kind")
     s = get_settings()
@@ -103,6 +117,9 @@ def create_media_token(
         "iat": int(now.timestamp()),
         "exp": int(exp.timestamp()),
     }
+    sid = login_id if login_id is not None else LOGIN_ID.get()
+    if sid:
+        claims["sid"] = sid
     return _sign(claims), exp
 
 
@@ -192,9 +209,11 @@ def decode_media_token(token: str) -> dict[str, Any]:
         typ=MEDIA,
         require=["sub", "uid", "exp", "iat", "iss", "typ", "cam", "shr", "knd"],
     )
-    shr = claims["shr"]
-    if not (isinstance(claims["cam"], int) and claims["knd"] in MEDIA_KINDS) or not (
-        shr == MONITORING or (isinstance(shr, int) and not isinstance(shr, bool))
+    shr, sid = claims["shr"], claims.get("sid")
+    if (
+        not (isinstance(claims["cam"], int) and claims["knd"] in MEDIA_KINDS)
+        or not (shr == MONITORING or (isinstance(shr, int) and not isinstance(shr, bool)))
+        or not (sid is None or (isinstance(sid, str) and 0 < len(sid) <= _TOKEN_ID_MAX))
     ):
         raise Unauthorized("invalid media token: malformed scope", field="mt")
     return claims
@@ -312,7 +331,11 @@ def token_claims_plan(
 ) -> Plan[dict[str, Any]]:
     """The verified claims of a bearer token (with ``media``: a media token) whose user exists
     and is active, as a plan (:mod:`geo.db`): one indexed read (or the notified memo), so
-    disabling a user revokes its tokens at once. :class:`Unauthorized` for any problem."""
+    disabling a user revokes its tokens at once. :class:`Unauthorized` for any problem.
+
+    A bearer token must not be revoked (logged out); a media token must not come from a login
+    that was (its ``sid``, checked with the same read and memo as that login's bearer token).
+    The claims gain ``login_id``: that login's token id (``None``: a media token without one)."""
     if not token:
         raise Unauthorized(
             "not authenticated: a bearer token (Authorization header or session cookie) is "
@@ -321,7 +344,8 @@ def token_claims_plan(
         )
     claims = decode_media_token(token) if media else decode_token(token)
     uid = int(claims["uid"])
-    jti = token_id(token, claims)
+    login_id: str | None = claims.get("sid") if media else token_id(token, claims)
+    jti = login_id or token_id(token, claims)
     row = cache.get(uid, jti) if cache is not None else None
     if row is None:
         generation = cache.generation if cache is not None else 0
@@ -335,9 +359,14 @@ def token_claims_plan(
     if row["disabled"]:
         raise Unauthorized(f"user {claims['sub']!r} is disabled", field="token")
     if row.get("revoked"):
+        if media:
+            raise Unauthorized(
+                "media link refused: the login it was issued to was logged out (token revoked)",
+                field="mt",
+            )
         raise Unauthorized("token was revoked (logged out)", field="token")
     # the role and registered addresses now, not when the token was issued
-    return {**claims, "role": row["role"], "cidrs": row.get("cidrs") or []}
+    return {**claims, "role": row["role"], "cidrs": row.get("cidrs") or [], "login_id": login_id}
 
 
 async def token_claims_async(
