@@ -168,3 +168,19 @@ def test_unknown_layout_and_format_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as e:
         parse_cameras(f, fmt="nope")
     assert e.value.field == "format"
+
+
+def test_a_forced_format_that_is_not_the_files_is_a_clear_error(tmp_path: Path) -> None:
+    # --format daejeon-2015 on the national standard file, --format osm on a CSV: a LoadError
+    # naming the field (the CLI prints it), never a KeyError or osmium's RuntimeError
+    standard = DATA / "daejeon-cctv" / "national_standard_cctv_daejeon_2026_cp949.csv"
+    with pytest.raises(LoadError, match="is not a daejeon-2015 file: its header lacks") as e:
+        parse_cameras(standard, fmt="daejeon-2015")
+    assert e.value.field == "format"
+    with pytest.raises(LoadError, match="not a kr-traffic-api file") as e:
+        parse_cameras(CP949, fmt="kr-traffic-api")
+    f = tmp_path / "x.csv"
+    f.write_text("foo,bar\n1,2\n", encoding="utf-8")
+    with pytest.raises(LoadError, match="cannot read x.csv as OSM data") as e:
+        parse_cameras(f, fmt="osm")
+    assert e.value.field == "file"

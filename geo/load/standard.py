@@ -377,15 +377,7 @@ def finish_standard(t: Columns, d: Derived, report: LoadReport) -> tuple[pd.Data
     get = t.get
     la, lo, ok = d["la"], d["lo"], d["ok"]
     ph, suspects = placeholders(t, la, lo, ok)
-    for ag, ns in sorted(suspects.items()):
-        shown = ", ".join(str(x) for x in ns[:20]) + (
-            f" and {len(ns) - 20} more" if len(ns) > 20 else ""
-        )
-        report.warnings.append(
-            f"{len(ns)} rows of {ag or 'no agency'} lie more than "
-            f"{rowpath.FAR_FROM_AGENCY_KM:g} km from the median of that agency's cameras: "
-            f"suspect location, loaded (lines {shown})"
-        )
+    rowpath._kr_suspect_warnings(report, suspects)  # the row path's words, exactly
     rej: dict[int, Reject] = {}
     lat_v, lon_v = _or(get("위도"), get("WGS84위도")), _or(get("경도"), get("WGS84경도"))
     lat_w, lon_w = _or(get("WGS84위도"), get("위도")), _or(get("WGS84경도"), get("경도"))
