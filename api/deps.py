@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from geo.access import caller
-from geo.access.tokens import LOGIN_ID, token_claims_async, user_cache, user_from_claims
+from geo.access.tokens import set_login, token_claims_async, user_cache, user_from_claims
 from geo.db import AsyncReader, get_engine, read_connection, session_scope
 from geo.errors import Forbidden, Unauthorized
 from geo.models.access import User
@@ -196,8 +196,9 @@ async def token_claims(
     Every route, so none can forget: a 401 is audited (bounded per address), and a client
     address outside the user's registered ranges is refused with 403, audited
     (:func:`geo.access.caller.address_allowed`, from the same read: no extra round trip).
-    The login's token id goes to :data:`geo.access.tokens.LOGIN_ID`: the media links minted
-    while answering carry it, so logging out that login ends them too.
+    The login's token id and expiry go to :data:`geo.access.tokens.LOGIN_ID` / ``LOGIN_EXP``:
+    the media links minted while answering carry it, so logging out that login ends them too,
+    and expire no later than it.
     """
     cookie = request.cookies.get(SESSION_COOKIE)
     kind = getattr(request.scope.get("endpoint"), "media_kind", None)
@@ -220,7 +221,7 @@ async def token_claims(
             path_params=request.path_params,
         )
     request.state.claims = claims
-    LOGIN_ID.set(claims.get("login_id"))  # media links minted in this request die with it
+    set_login(claims)  # media links minted in this request die with it, and expire no later
     return claims
 
 

@@ -499,3 +499,107 @@ def test_logout_ends_a_live_stream_running_on_its_link(
             {"u": live_share["officer"]},
         ).scalar_one()
     assert "logged out" in reason
+
+
+# --- a link never outlives its login: links minted in a login's last minutes die with it -------
+
+
+def test_links_asked_for_in_a_logins_last_minute_expire_with_the_login(
+    world: dict[str, Any],
+) -> None:
+    """An officer's login has a minute left (8 h are nearly up); the links it gets (fresh links,
+    the opened share) would otherwise work 5 minutes past it, in whoever's hands they are."""
+    from geo.access.tokens import create_token
+
+    login, _ = create_token(world["officer"], ttl_s=60)
+    end = _claims(login)["exp"]
+    auth = {"Authorization": f"Bearer {login}"}
+    sid = world["share"].id
+    r = world["anon"].get(f"/api/shares/{sid}/links", headers=auth)
+    assert r.status_code == 200, r.text
+    fresh = r.json()["cameras"][0]["links"]
+    assert int(dt.datetime.fromisoformat(r.json()["expires_at"]).timestamp()) == end
+    r = world["anon"].get(f"/api/shares/{sid}", headers=auth)
+    assert r.status_code == 200, r.text
+    opened = r.json()["cameras"][0]["links"]
+    for kind, url in [*fresh.items(), *opened.items()]:
+        c = _claims(_mt(url))
+        assert c["exp"] <= end, (kind, c["exp"] - end)  # never past the login
+        assert c["exp"] == end and c["sid"] == _claims(login)["jti"], kind
+    assert world["anon"].get(fresh["snapshot"]).status_code == 200  # the login still lives
+
+
+def test_monitoring_links_of_an_expiring_operator_login_expire_with_it(
+    session: Session, make_user: Any, auth_client: Any
+) -> None:
+    """The centre's live monitoring links on an incident map, for an operator whose login has a
+    minute left (the page opens with the header as with the cookie)."""
+    import re
+
+    from geo.access.tokens import create_token
+
+    ip = _ip()
+    name = f"mlr-exp-{uuid.uuid4().hex[:6]}"
+    op = make_user(name, role="operator", agency="Daejeon CCTV Centre", cidrs=[f"{ip}/32"])
+    login, _ = create_token(op, ttl_s=60)
+    inc = session.execute(
+        text("select id from incidents where source = 'kr-accidents' order by id limit 1")
+    ).scalar_one()
+    r = auth_client(None, ip=ip).get(
+        f"/api/incidents/{inc}/map", params={"k": 2}, headers={"Authorization": f"Bearer {login}"}
+    )
+    assert r.status_code == 200, r.text
+    links = re.findall(r"/api/cameras/\d+/live\.mjpg\?mt=[\w.-]+", r.text)
+    assert len(links) == 2
+    assert all(_claims(_mt(u))["exp"] <= _claims(login)["exp"] for u in links)
+
+
+def test_a_link_minted_in_the_logins_last_seconds_dies_with_it(world: dict[str, Any]) -> None:
+    """Fast-forward to the login's last seconds (minting with ``now``): the link's expiry is
+    the login's, never the full 5 minutes after; a login with more than that left, and minting
+    outside a request (scripts), keep the full lifetime."""
+    import contextvars
+
+    from geo.access.tokens import LOGIN_EXP, create_media_token, create_token, set_login
+    from geo.settings import get_settings
+
+    ttl = get_settings().media_token_ttl_s
+    officer, cam, shr = world["officer"], world["cam"], world["share"].id
+
+    def mint(login: str, now: dt.datetime) -> tuple[str, dt.datetime]:
+        c = _claims(login)
+        set_login({**c, "login_id": c["jti"]})  # what api.deps.token_claims does per request
+        return create_media_token(officer, camera_id=cam, share_id=shr, kind="clip", now=now)
+
+    login, login_end = create_token(officer, ttl_s=3600)
+    end = _claims(login)["exp"]
+    for left_s in (ttl - 1, 60, 10, 1):
+        now = dt.datetime.fromtimestamp(end - left_s, dt.UTC)
+        mt, exp = contextvars.copy_context().run(mint, login, now)
+        assert _claims(mt)["exp"] == end and int(exp.timestamp()) == end, left_s
+        assert _claims(mt)["exp"] - _claims(mt)["iat"] == left_s
+    now = dt.datetime.fromtimestamp(end - ttl - 60, dt.UTC)  # more than the TTL left: full
+    mt, _ = contextvars.copy_context().run(mint, login, now)
+    assert _claims(mt)["exp"] - _claims(mt)["iat"] == ttl
+    assert LOGIN_EXP.get() is None  # nothing leaked out of the "requests"
+    late = login_end - dt.timedelta(seconds=10)
+    mt, _ = create_media_token(officer, camera_id=cam, share_id=shr, kind="clip", now=late)
+    assert _claims(mt)["exp"] - _claims(mt)["iat"] == ttl and "sid" not in _claims(mt)
+    mt, _ = create_media_token(  # a caller naming the login caps it the same way
+        officer, camera_id=cam, share_id=shr, kind="clip", now=late, login_exp=end
+    )
+    assert _claims(mt)["exp"] == end
+
+
+def test_links_of_a_full_login_keep_the_full_lifetime(world: dict[str, Any]) -> None:
+    """No regression: a fresh login's links live ``media_token_ttl_s``, and the API says so."""
+    from geo.settings import get_settings
+
+    login = _login(world)
+    r = world["anon"].get(
+        f"/api/shares/{world['share'].id}/links", headers={"Authorization": f"Bearer {login}"}
+    )
+    assert r.status_code == 200, r.text
+    c = _claims(_mt(r.json()["cameras"][0]["links"]["snapshot"]))
+    assert c["exp"] - c["iat"] == get_settings().media_token_ttl_s
+    assert int(dt.datetime.fromisoformat(r.json()["expires_at"]).timestamp()) == c["exp"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
@@ -13,7 +12,7 @@ from api.validation import Int32Id, SafeText
 from geo.access import requests as video_requests
 from geo.access import shares
 from geo.access.gate import authorize_share
-from geo.settings import get_settings
+from geo.access.tokens import media_token_expiry
 from geo.times import now_utc
 
 router = APIRouter(prefix="/api/shares", tags=["shares"])
@@ -73,7 +72,7 @@ def share_links(
     now = now_utc()
     return {
         "share_id": share.id,
-        "expires_at": (now + timedelta(seconds=get_settings().media_token_ttl_s)).isoformat(),
+        "expires_at": media_token_expiry(now=now).isoformat(),  # capped at the login's expiry
         "cameras": [
             {"id": c, "links": shares.camera_links(c, user=user, share=share, now=now)}
             for c in share.camera_ids

@@ -4,7 +4,8 @@ Two kinds of token, told apart by the ``typ`` claim: the bearer (access) token o
 in the ``Authorization`` header or the console's HttpOnly cookie, and the short-lived media
 token (``?mt=``) of one video link. Each names its signing key in the JWT header (``kid``).
 A media token minted during a request carries the id of the login it was minted under (``sid``,
-from :data:`LOGIN_ID`) and is refused as soon as that login is revoked (logged out).
+from :data:`LOGIN_ID`) and is refused as soon as that login is revoked (logged out); it
+expires no later than that login (:data:`LOGIN_EXP`).
 
 A token names its user; every request re-reads the user, so disabling an account revokes its
 tokens at once. An access token also has an id (``jti``); logging out revokes that one token
@@ -45,6 +46,10 @@ MONITORING = "monitoring"
 #: the API's token check (``api.deps.token_claims``); a media token minted in that request
 #: carries it as ``sid`` and dies with that login (logout). ``None`` outside a request.
 LOGIN_ID: ContextVar[str | None] = ContextVar("goldentime_login_id", default=None)
+#: When that login expires (its token's ``exp``, epoch seconds), set beside :data:`LOGIN_ID` by
+#: :func:`set_login`: a media token minted in the request expires no later, so an expired login
+#: leaves no working video link behind. ``None`` outside a request.
+LOGIN_EXP: ContextVar[int | None] = ContextVar("goldentime_login_exp", default=None)
 #: Longest token id: a ``jti`` (at most 64) or ``sha256:`` + 64 hex digits (:func:`token_id`).
 _TOKEN_ID_MAX = 71
 
@@ -84,6 +89,30 @@ def token_id(token: str, claims: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(token.encode()).hexdigest()
 
 
+def set_login(claims: dict[str, Any]) -> None:
+    """Bind the current request to the login of its checked claims (:func:`token_claims_plan`):
+    :data:`LOGIN_ID` and :data:`LOGIN_EXP`, the one place both are set (``api.deps.token_claims``).
+    On a video route opened with a media link it is that link's login and expiry."""
+    exp = claims.get("exp")
+    LOGIN_ID.set(claims.get("login_id"))
+    LOGIN_EXP.set(int(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None)
+
+
+def media_token_expiry(
+    *, ttl_s: int | None = None, now: dt.datetime | None = None, login_exp: int | None = None
+) -> dt.datetime:
+    """When a media token minted at ``now`` expires: ``ttl_s`` (``settings.media_token_ttl_s``)
+    later, but never after the login it is minted under (``login_exp``, default the request's
+    :data:`LOGIN_EXP`; none outside a request). The API reports this as the links' expiry."""
+    now = now or dt.datetime.now(dt.UTC)
+    ttl = get_settings().media_token_ttl_s if ttl_s is None else ttl_s
+    exp = now + dt.timedelta(seconds=ttl)
+    cap = login_exp if login_exp is not None else LOGIN_EXP.get()
+    if cap is not None and cap < exp.timestamp():
+        exp = dt.datetime.fromtimestamp(cap, dt.UTC)
+    return exp
+
+
 def create_media_token(
     user: User,
     *,
@@ -93,19 +122,21 @@ def create_media_token(
     ttl_s: int | None = None,
     now: dt.datetime | None = None,
     login_id: str | None = None,
+    login_exp: int | None = None,
 ) -> tuple[str, dt.datetime]:
     """A short-lived token for one video link (``?mt=``): one user, one camera, one share (or
     :data:`MONITORING`), one kind (live, snapshot, clip); ``settings.media_token_ttl_s``.
     Accepted only by the video routes, which still ask the gate with that share.
 
     ``login_id`` (default: the request's :data:`LOGIN_ID`) binds the link to the login that
-    asked for it (claim ``sid``): it stops working when that login is logged out. A token
-    minted outside a request (scripts, tests) has no ``sid`` and follows the user only."""
+    asked for it (claim ``sid``): it stops working when that login is logged out. It also
+    expires no later than that login (``login_exp``, default the request's :data:`LOGIN_EXP`;
+    :func:`media_token_expiry`). A token minted outside a request (scripts, tests) has no
+    ``sid`` and follows the user only."""
     if kind not in MEDIA_KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(MEDIA_KINDS)}", field="kind")
-    s = get_settings()
     now = now or dt.datetime.now(dt.UTC)
-    exp = now + dt.timedelta(seconds=s.media_token_ttl_s if ttl_s is None else ttl_s)
+    exp = media_token_expiry(ttl_s=ttl_s, now=now, login_exp=login_exp)
     claims = {
         "sub": user.username,
         "uid": user.id,
