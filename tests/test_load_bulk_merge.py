@@ -10,14 +10,20 @@ loading the files in any order gives the same cameras.
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.load import merge_scope
 from geo.load.bulk import load_cameras_bulk
 from geo.load.cameras import load_cameras
 from geo.load.merge import MERGE_SOURCES
+from geo.load.unify import merge_and_report
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "daejeon-cctv"
 STANDARD = DATA / "national_standard_cctv_daejeon_2026_cp949.csv"
@@ -43,3 +49,100 @@ def test_standard_file_after_the_others_merges_as_the_row_loader_does(session: S
     report = load_cameras_bulk(session, path=STANDARD, refresh_views=False)
     assert _groups(session) == merged
     assert report.rejected == 992  # every bad row still reported, once
+
+
+def _state(session: Session) -> tuple[set, set]:
+    """The cameras of the merge sources by content, and which camera each record is in (by
+    the camera's key): ids differ between two runs, the merged set must not."""
+    cams = session.execute(
+        text("""select source, external_id, name, purpose, agency, address, camera_count,
+                       heading_deg, fov_deg, st_astext(geom) from cameras
+                where source = any(:s)"""),
+        {"s": list(MERGE_SOURCES)},
+    ).all()
+    recs = session.execute(
+        text("""select r.source, r.external_id, c.source, c.external_id, r.matched_by,
+                       r.matched_to, r.score
+                from camera_sources r join cameras c on c.id = r.camera_id
+                where r.source = any(:s)"""),
+        {"s": list(MERGE_SOURCES)},
+    ).all()
+    return {tuple(r) for r in cams}, {tuple(r) for r in recs}
+
+
+def _counts(report: Any) -> dict[str, Any]:
+    (line,) = [n for n in report.notes if n.startswith("merge report: ")]
+    return dict(json.loads(Path(line.rsplit(" and ", 1)[1]).read_text(encoding="utf-8")))
+
+
+def test_the_partial_merge_after_copy_equals_the_whole_merge(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the COPY path regroups only the records a merge can change (a million records in Python
+    # took about 10 GB): the cameras, the records' cameras and the merge report's counts must be
+    # exactly what the row loader's whole merge gives
+    session.execute(text("delete from cameras where source = any(:s)"), {"s": list(MERGE_SOURCES)})
+    for path in (INVENTORY, TRAFFIC):
+        load_cameras(session, path=path, refresh_views=False)
+    got = {}
+    for how in ("partial", "whole"):
+        if how == "whole":
+            monkeypatch.setattr(merge_scope, "merge_touched", merge_and_report)
+        point = session.begin_nested()
+        report = load_cameras_bulk(session, path=STANDARD, refresh_views=False)
+        got[how] = (_state(session), _counts(report), report.rejected)
+        point.rollback()
+    assert got["partial"] == got["whole"]
+    (cams, recs), counts, _ = got["partial"]
+    assert len(cams) == counts["cameras"] and counts["sources"]["kr-standard"]["records"] == 8045
+    assert sum(1 for r in recs if r[4] == "likely") > 500  # the merge did merge
+
+
+def test_the_partial_merge_after_a_row_load_equals_the_whole_merge(
+    session: Session, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # the row loader regroups only the records it wrote and those a merge can reach: a reload
+    # of the inventory with three merged cameras moved 220 m north (their pairs with the
+    # standard records broken: those cameras must split) must give the whole merge's result
+    moved = set(
+        session.execute(
+            text("""select external_id from camera_sources where source = 'daejeon-2015'
+                    and matched_by = 'likely' order by external_id limit 3""")
+        ).scalars()
+    )
+    assert len(moved) == 3
+    # and one camera alone in its group renamed: its row must be derived again
+    renamed = session.execute(
+        text("""select external_id from camera_sources r where source = 'daejeon-2015'
+                and not exists (select 1 from camera_sources o
+                                where o.camera_id = r.camera_id and o.id <> r.id)
+                order by external_id limit 1""")
+    ).scalar_one()
+    with open(INVENTORY, encoding="cp949", newline="") as f:
+        rows = list(csv.reader(f))
+    lat, name = rows[0].index("위도"), rows[0].index("번호")
+    for r in rows[1:]:
+        if r and r[0] in moved:
+            r[lat] = f"{float(r[lat]) + 0.002:.7f}"
+        if r and r[0] == renamed:
+            r[name] = "999.이름 바뀜"
+    path = tmp_path / INVENTORY.name
+    with open(path, "w", encoding="cp949", newline="") as f:
+        csv.writer(f).writerows(rows)
+
+    def whole(session: Session, *, report: Any, sources: list[str], written: Any = None) -> Any:
+        return merge_and_report(session, report=report, sources=sources)
+
+    got = {}
+    for how in ("partial", "whole"):
+        if how == "whole":
+            monkeypatch.setattr(merge_scope, "merge_touched", whole)
+        point = session.begin_nested()
+        report = load_cameras(session, path=path, refresh_views=False)
+        assert report.updated == 4
+        got[how] = (_state(session), _counts(report))
+        point.rollback()
+    assert got["partial"] == got["whole"]
+    (cams, recs), _ = got["partial"]
+    assert {r[1] for r in recs if r[1] in moved and r[4] == "own"} == moved  # split
+    assert ("daejeon-2015", renamed, "999.이름 바뀜") in {c[:3] for c in cams}

@@ -328,12 +328,14 @@ def _merge_new_records(session: Session, report: LoadReport) -> list[int]:
     """The row loader's merge (:func:`geo.load.unify.reconcile`) after a COPY that inserted
     records while other sources' records are stored: a new record of a camera another file
     already holds joins that camera (its fresh row is merged away), so the COPY path never
-    leaves two rows for one camera. Returns the camera ids written, whose views are stale; the
-    merge summary and report paths go to ``report.notes`` as the row loader's do."""
-    from geo.load.unify import merge_and_report
+    leaves two rows for one camera. Only the records it can regroup are read into Python
+    (:func:`geo.load.merge_scope.merge_touched`). Returns the camera ids written, whose views
+    are stale; the merge summary and report paths go to ``report.notes`` as the row loader's
+    do."""
+    from geo.load.merge_scope import merge_touched
 
     session.execute(text("analyze camera_sources"))
-    written = merge_and_report(session, report=report, sources=[SOURCE])
+    written = merge_touched(session, report=report, sources=[SOURCE])
     if written:  # views of rows the merge moved or rewrote are recomputed like any other
         session.execute(
             text("delete from camera_views where camera_id = any(:ids)"), {"ids": written}

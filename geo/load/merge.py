@@ -32,6 +32,7 @@ import datetime as dt
 import re
 from collections import Counter
 from difflib import SequenceMatcher
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -121,27 +122,37 @@ def record_texts(fields: dict[str, Any]) -> list[str]:
     return [str(t) for t in out if t]
 
 
-#: Pairs of records of two sources within ``:d`` metres (on the spheroid). The candidates come
-#: from the records' plain geometry index (a sorted GiST build: 1.6 s at a million records against
-#: 5.4 s for a geography index, whose build cannot be sorted): a box of ``:d`` metres around ``a``
-#: in degrees, never too small (at least 110,574 m per degree of latitude on WGS 84, at least
+#: Pairs of records of two sources within ``:d`` metres (on the spheroid), found from each record
+#: ``a`` of the source with fewer records (``:driver``; a national file has a million, the others
+#: thousands) among the other's (``:other``), and given as (the record of the source first in
+#: name order, the other's) with the distance measured in that order. The candidates come from the
+#: records' plain geometry index (a sorted GiST build: 1.6 s at a million records against 5.4 s for
+#: a geography index, whose build cannot be sorted): a box of ``:d`` metres around ``a`` in
+#: degrees, never too small (at least 110,574 m per degree of latitude on WGS 84, at least
 #: 111,319 m x cos(latitude) per degree of longitude), all longitudes of its latitudes where it
 #: would cross the antimeridian or come near a pole; the exact test is ``st_dwithin`` on the
 #: geography.
 _PAIRS_SQL = text("""
-select a.id as a_rec, b.id as b_rec, st_distance(a.geom::geography, b.geom::geography) as distance_m
+select case when :driver < :other then a.id else b.id end as a_rec,
+       case when :driver < :other then b.id else a.id end as b_rec,
+       case when :driver < :other then st_distance(a.geom::geography, b.geom::geography)
+            else st_distance(b.geom::geography, a.geom::geography) end as distance_m
 from camera_sources a
 cross join lateral (
     select st_x(a.geom) as x, st_y(a.geom) as y, :d / 110000.0 as dy,
            :d / (111000.0 * cos(radians(least(abs(st_y(a.geom)) + :d / 110000.0, 89.0)))) as dx
 ) m
-join camera_sources b on a.source < b.source
+join camera_sources b on b.source = :other
  and b.geom && case
      when abs(m.y) + m.dy >= 89.0 or abs(m.x) + m.dx >= 180.0
      then st_makeenvelope(-180.0, m.y - m.dy, 180.0, m.y + m.dy, 4326)
      else st_makeenvelope(m.x - m.dx, m.y - m.dy, m.x + m.dx, m.y + m.dy, 4326) end
- and st_dwithin(a.geom::geography, b.geom::geography, :d)
-where a.source = any(:sources) and b.source = any(:sources)
+ and case when :driver < :other then st_dwithin(a.geom::geography, b.geom::geography, :d)
+          else st_dwithin(b.geom::geography, a.geom::geography, :d) end
+where a.source = :driver
+""")
+_SOURCE_COUNTS_SQL = text("""
+select source, count(*) from camera_sources where source = any(:sources) group by source
 """)
 _RECORDS_SQL = text("""
 select id as rec, camera_id, source, external_id as ext, fields->>'name' as name,
@@ -209,6 +220,18 @@ def _decide(pairs: list[dict[str, Any]]) -> None:
         p["why"] = "; ".join(why)
 
 
+def _pair_rows(session: Session, *, within_m: float, sources: list[str]) -> list[Any]:
+    """(a_rec, b_rec, distance_m) of every pair of records of two of ``sources`` within
+    ``within_m``, ``a`` of the source first in name order (:data:`_PAIRS_SQL`)."""
+    n: dict[str, int] = dict(session.execute(_SOURCE_COUNTS_SQL, {"sources": sources}).all())
+    rows: list[Any] = []
+    for lo, hi in combinations(sorted(n), 2):
+        driver, other = (lo, hi) if n[lo] <= n[hi] else (hi, lo)
+        args = {"d": float(within_m), "driver": driver, "other": other}
+        rows += session.execute(_PAIRS_SQL, args).mappings().all()
+    return rows
+
+
 def match_candidates(
     session: Session,
     *,
@@ -225,7 +248,7 @@ def match_candidates(
     if not (0 < within_m <= 1000):
         raise InvalidInput("within_m must be within 0..1000 metres", field="within_m")
     srcs = list(sources) if sources is not None else list(MERGE_SOURCES)
-    rows = session.execute(_PAIRS_SQL, {"d": float(within_m), "sources": srcs}).mappings().all()
+    rows = _pair_rows(session, within_m=within_m, sources=srcs)
     ids = sorted({r["a_rec"] for r in rows} | {r["b_rec"] for r in rows})
     recs = {r["rec"]: dict(r) for r in session.execute(_RECORDS_SQL, {"ids": ids}).mappings().all()}
     pairs: list[dict[str, Any]] = []
@@ -361,14 +384,26 @@ def merge_counts(session: Session, result: dict[str, Any], *, report: Any = None
         s: {"records": 0, "merged_into": 0, "own_rows": 0} for s in MERGE_SOURCES
     }
     cells: dict[tuple[str, str], dict[str, int]] = {}
+
+    def cell_of(district: str | None, purpose: str) -> dict[str, int]:
+        return cells.setdefault(
+            (district or "unknown", purpose),
+            {**{s: 0 for s in MERGE_SOURCES}, "merged_into": 0, "cameras": 0},
+        )
+
+    # the records a partial merge left alone, one camera each, counted by the database
+    # (source, district, purpose, records): geo.load.merge_scope
+    for src, district, purpose, n in result.get("singletons", ()):
+        cell = cell_of(district, purpose)
+        cell["cameras"] += n
+        cell[src] += n
+        sources[src]["records"] += n
+        sources[src]["own_rows"] += n
     for g, members in result["groups"].items():
         if g[0] not in MERGE_SOURCES:
             continue
         primary = min(members, key=lambda k: (SOURCE_RANK.get(k[0], 9), k))
-        cell = cells.setdefault(
-            (result["districts"][g] or "unknown", result["purposes"][g]),
-            {**{s: 0 for s in MERGE_SOURCES}, "merged_into": 0, "cameras": 0},
-        )
+        cell = cell_of(result["districts"][g], result["purposes"][g])
         cell["cameras"] += 1
         for k in members:
             sources[k[0]]["records"] += 1

@@ -53,6 +53,8 @@ from geo.load.merge import (
     record_texts,
 )
 
+#: a part of the records to regroup: (every candidate pair, the record ids), :func:`reconcile`
+Subset = tuple[list[dict[str, Any]], list[int]]
 NAME_ORDER = ("kr-traffic-api", "daejeon-2015")
 TYPE_ORDER = ("daejeon-2015",)
 FIRST_KNOWN = (
@@ -124,9 +126,9 @@ where source = any(:s)
 """)
 
 
-def store_records(session: Session, rows: list[dict[str, Any]]) -> tuple[int, int]:
+def store_records(session: Session, rows: list[dict[str, Any]]) -> tuple[int, int, list[Key]]:
     """Insert or update the file's records by (source, external_id); an identical record is left
-    alone. Returns (inserted, updated)."""
+    alone. Returns (inserted, updated, the keys of the records written)."""
     import json
 
     recs = [source_record(r) for r in rows]
@@ -162,7 +164,7 @@ def store_records(session: Session, rows: list[dict[str, Any]]) -> tuple[int, in
                     loaded_at = now() where source = :source and external_id = :external_id"""),
             params[len(new) :],
         )
-    return len(new), len(changed)
+    return len(new), len(changed), [(r["source"], r["external_id"]) for r in new + changed]
 
 
 _DISTRICTS = re.compile(r"(대덕구|유성구|동구|중구|서구)")
@@ -210,10 +212,15 @@ def merged_row(members: list[dict[str, Any]]) -> dict[str, Any]:
     return row
 
 
-_RECS_SQL = text("""
-select id as rec, camera_id, source, external_id as ext, fields, st_astext(geom) as wkt,
-       coord_decimals, matched_by, matched_to, score, reason
+_RECS_COLS = """id as rec, camera_id, source, external_id as ext, fields, st_astext(geom) as wkt,
+       coord_decimals, matched_by, matched_to, score, reason"""
+_RECS_SQL = text(f"""
+select {_RECS_COLS}
 from camera_sources where source = any(:sources) order by source, external_id
+""")
+_SOME_RECS_SQL = text(f"""
+select {_RECS_COLS}
+from camera_sources where source = any(:sources) and id = any(:ids) order by source, external_id
 """)
 
 
@@ -336,11 +343,19 @@ def _record_updates(
 
 
 def _regroup(
-    session: Session, scope: list[str]
+    session: Session, scope: list[str], subset: Subset | None = None
 ) -> tuple[list[dict[str, Any]], dict[Key, list[dict[str, Any]]], dict[Key, Key]]:
-    """The pairs, the groups of records ({group key: records}) and each record's group."""
-    pairs = match_candidates(session) if set(scope) & set(MERGE_SOURCES) else []
-    recs = [dict(r) for r in session.execute(_RECS_SQL, {"sources": scope}).mappings()]
+    """The pairs, the groups of records ({group key: records}) and each record's group (of
+    ``subset``'s records only, with its pairs, when given)."""
+    if subset is not None:
+        pairs, ids = subset
+        recs = [
+            dict(r)
+            for r in session.execute(_SOME_RECS_SQL, {"sources": scope, "ids": ids}).mappings()
+        ]
+    else:
+        pairs = match_candidates(session) if set(scope) & set(MERGE_SOURCES) else []
+        recs = [dict(r) for r in session.execute(_RECS_SQL, {"sources": scope}).mappings()]
     group_of = clusters([(r["source"], r["ext"]) for r in recs], pairs)
     groups: dict[Key, list[dict[str, Any]]] = defaultdict(list)
     for r in recs:
@@ -394,17 +409,23 @@ def _camera_ids(
     return final, fresh, gone
 
 
-def reconcile(session: Session, *, sources: list[str] | None = None) -> dict[str, Any]:
+def reconcile(
+    session: Session, *, sources: list[str] | None = None, subset: Subset | None = None
+) -> dict[str, Any]:
     """Regroup the records of :data:`MERGE_SOURCES` (and ``sources``) and make ``cameras`` hold one
     row per group; returns the pairs, the groups, the camera ids written and what was merged.
 
     Idempotent: the same records give the same groups, the same rows and the same ids, and write
     nothing. Groups depend only on the records, never on the order they were loaded in.
+
+    ``subset`` (the pairs, record ids): regroup only these records, a set closed under pairs and
+    cameras whose complement is known to be single-record cameras already right
+    (:func:`geo.load.merge_scope.merge_touched`, after a national COPY load).
     """
     # a load of another source (OSM, GeoJSON) regroups only its own records: nothing to match
     merging = sources is None or bool(set(sources) & set(MERGE_SOURCES))
     scope = sorted((set(MERGE_SOURCES) if merging else set()) | set(sources or []))
-    pairs, groups, group_of = _regroup(session, scope)
+    pairs, groups, group_of = _regroup(session, scope, subset)
     rows = {g: merged_row(m) for g, m in groups.items()}
     final, fresh, gone = _camera_ids(session, groups, group_of, rows, scope)
     # order matters: new rows first (records then point at them), merged-away rows go before
@@ -510,12 +531,17 @@ def load_records(session: Session, *, rows: list[dict[str, Any]], report: Any) -
 
     # one camera load at a time: the regrouping reads every record
     session.execute(text("select pg_advisory_xact_lock(7244010)"))
-    ins, upd = store_records(session, rows)
+    ins, upd, written = store_records(session, rows)
     if ins > 100:  # fresh statistics, else the pair query's plan scans all pairs of records
         session.execute(text("analyze camera_sources"))
     report.inserted, report.updated = ins, upd
     report.unchanged = len(rows) - ins - upd
-    return merge_and_report(session, report=report, sources=sorted({r["source"] for r in rows}))
+    sources = sorted({r["source"] for r in rows})
+    if set(sources) & set(MERGE_SOURCES):  # (after a national load: a million records stored)
+        from geo.load.merge_scope import merge_touched
+
+        return merge_touched(session, report=report, sources=sources, written=written)
+    return merge_and_report(session, report=report, sources=sources)
 
 
 def merge_and_report(session: Session, *, report: Any, sources: list[str]) -> list[int]:
