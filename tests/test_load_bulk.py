@@ -373,3 +373,36 @@ def test_a_two_core_first_load_that_fails_on_either_connection_leaves_nothing(
         load_cameras_bulk(session, path=national[0], refresh_views=False)
     after = session.execute(STATE).one()
     assert after[:-1] == before[:-1] and after[-1] == 0  # and leftovers swept
+
+
+def test_a_national_file_after_the_city_file_inserts_and_puts_keys_back(
+    session: Session, national: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the city's standard file is stored (the sample), then the national file: most rows new,
+    # so the upsert path inserts them plainly with the secondary indexes and the records'
+    # foreign key dropped and put back (forced here at 20k rows); every new row gets its camera
+    # and its record pointing at it, the stored ones are left as they were
+    from geo.load import bulk
+
+    monkeypatch.setattr(bulk, "REINDEX_MIN_NEW", 1)
+    monkeypatch.setattr(bulk, "PARALLEL_MIN_ROWS", 10**9)
+    path, expected = national
+    before = session.execute(STATE).one()
+    stored = session.execute(
+        text("select count(*) from cameras where source = 'kr-standard'")
+    ).scalar_one()
+    assert stored > 8000
+    tm: dict[str, float] = {}
+    rep = load_cameras_bulk(session, path=path, refresh_views=False, timings=tm)
+    assert "stage_index_s" in tm  # the upsert path, not a first load
+    want, _ = parse_standard(read_columns(path), LoadReport("cameras", "kr-standard", str(path)))
+    assert rep.inserted == len(want) and rep.updated == 0
+    after = session.execute(STATE).one()
+    assert after[2:] == before[2:]  # the same indexes and constraints, no scratch table
+    assert after[0] - before[0] == after[1] - before[1] == len(want)
+    orphans = session.execute(
+        text("""select count(*) from camera_sources r left join cameras c on c.id = r.camera_id
+                where r.source = 'kr-standard'
+                  and (c.id is null or c.external_id <> r.external_id)""")
+    ).scalar_one()
+    assert orphans == 0

@@ -194,9 +194,12 @@ def _upsert(cur: Any, names: list[str], *, tm: dict[str, float]) -> tuple[int, i
     new, have = cur.fetchone()
     tables = ("cameras", "camera_sources")
     rebuild: list[str] = []
-    if new >= max(REINDEX_MIN_NEW, have - new):
-        rebuild = [d for table in tables for d in _drop_secondary_indexes(cur, table)]
+    if new >= max(REINDEX_MIN_NEW, have - new):  # (the records' key too: one join, not 1M)
+        fks = _drop_foreign_keys(cur, "camera_sources")
+        rebuild = [d for table in tables for d in _drop_secondary_indexes(cur, table)] + fks
     _exec(cur, tm, "cameras_s", _upsert_sql())
+    if rebuild:  # the records find their new cameras by key: a plan for a million of them
+        _exec(cur, tm, "analyze_s", "analyze cameras")
     merged = _write_records(cur, names, tm)
     for ddl in rebuild:
         _exec(cur, tm, "rebuild_s", ddl)

@@ -114,49 +114,63 @@ _MERGED_GUARD = f"""and not exists (select 1 from camera_sources r
                  where r.camera_id = c.id and r.source <> '{SOURCE}')"""
 
 
-def _camera_select() -> str:
-    """The select list of a ``cameras`` row (:data:`_CAMERA_COLS`) from a staged row ``s`` (the
+def _camera_values() -> dict[str, str]:
+    """Each ``cameras`` column (:data:`_CAMERA_COLS`) as an expression of a staged row ``s`` (the
     file's own row, ``raw``, is kept once, in the record: :func:`_record_fields`)."""
     values = {
         "source": f"'{SOURCE}'",
         "geom": "st_geomfromtext(s.geom, 4326)",
         "range_m": "null::float8",
         "tilt_deg": "null::float8",
-        "camera_type": "null",
+        "camera_type": "null::text",
         "ptz": "false",
-        "stream_url": "null",
-        "status": "'active'",
+        "stream_url": "null::text",
+        "status": "'active'::text",
     }
-    return ", ".join(values.get(c, f"s.{c}") for c in _CAMERA_COLS)
+    return {c: values.get(c, f"s.{c}") for c in _CAMERA_COLS}
+
+
+def _camera_select() -> str:
+    """The select list of a ``cameras`` row (:data:`_CAMERA_COLS`) from a staged row ``s``."""
+    return ", ".join(_camera_values().values())
 
 
 def _upsert_sql() -> str:
-    sel = _camera_select()
+    """Write the staged rows into ``cameras``: a plain insert of the keys not stored (a national
+    file adds a million to a city's thousands: ``ON CONFLICT`` took 60 % longer per row) and an
+    update of the stored ones that differ, in one statement (one snapshot: the two never touch
+    the same row). A file that names no stream keeps the camera's (the VMS's, set by
+    operators); a camera merged with other sources is the merge's (:data:`_MERGED_GUARD`).
+    Leaves ``_camera_changed`` (id, ins) and deletes the views of updated cameras."""
+    val = _camera_values()
     upd = [c for c in _CAMERA_COLS if c not in ("source", "external_id")]
-    # a file that names no stream keeps the one the camera has (the VMS's, set by operators)
     sets = ", ".join(
-        f"{c} = coalesce(excluded.{c}, c.{c})" if c == "stream_url" else f"{c} = excluded.{c}"
-        for c in upd
+        f"{c} = coalesce({val[c]}, c.{c})" if c == "stream_url" else f"{c} = {val[c]}" for c in upd
     )
     differs = " or ".join(
-        f"(excluded.{c} is not null and c.{c} is distinct from excluded.{c})"
+        f"({val[c]} is not null and c.{c} is distinct from {val[c]})"
         if c == "stream_url"
-        else f"c.{c} is distinct from excluded.{c}"
+        else f"c.{c} is distinct from {val[c]}"
         for c in upd
     )
-    sql = f"""
+    return f"""
         create temp table _camera_changed on commit drop as
-        with up as (
+        with ins as (
             insert into cameras as c ({", ".join(_CAMERA_COLS)})
-            select {sel} from _camera_stage s
-            on conflict (source, external_id) do update set {sets}
-            where ({differs}) {{merged_guard}}
-            returning c.id, (xmax = 0) as ins
+            select {_camera_select()} from _camera_stage s
+            where not exists (select 1 from cameras k
+                              where k.source = '{SOURCE}' and k.external_id = s.external_id)
+            returning c.id
+        ), up as (
+            update cameras c set {sets}, updated_at = now()
+            from _camera_stage s
+            where c.source = '{SOURCE}' and c.external_id = s.external_id and ({differs})
+                  {_MERGED_GUARD}
+            returning c.id
         ), stale as (
-            delete from camera_views v using up where v.camera_id = up.id and not up.ins
+            delete from camera_views v using up where v.camera_id = up.id
         )
-        select id, ins from up""".replace("{merged_guard}", _MERGED_GUARD)
-    return sql
+        select id, true as ins from ins union all select id, false from up"""
 
 
 def _record_fields(names: list[str]) -> tuple[str, list[Any]]:
@@ -182,21 +196,29 @@ def _record_fields(names: list[str]) -> tuple[str, list[Any]]:
 
 
 def _records_sql(names: list[str]) -> tuple[str, list[Any]]:
-    """Upsert this file's ``camera_sources`` records; a new record points at its camera."""
+    """Write this file's ``camera_sources`` records: a plain insert of the keys not stored (a
+    new record points at its camera) and an update of the stored ones that differ, in one
+    statement, as :func:`_upsert_sql` does for the cameras."""
     obj, raw_params = _record_fields(names)
+    geom = "st_geomfromtext(s.geom, 4326)"
     sql = f"""
-        insert into camera_sources as r (camera_id, source, external_id, fields, geom,
-                                         coord_decimals)
-        select c.id, '{SOURCE}', s.external_id, {obj}, st_geomfromtext(s.geom, 4326),
-               s.coord_decimals
+        with ins as (
+            insert into camera_sources (camera_id, source, external_id, fields, geom,
+                                        coord_decimals)
+            select c.id, '{SOURCE}', s.external_id, {obj}, {geom}, s.coord_decimals
+            from _camera_stage s
+            left join cameras c on c.source = '{SOURCE}' and c.external_id = s.external_id
+            where not exists (select 1 from camera_sources k
+                              where k.source = '{SOURCE}' and k.external_id = s.external_id)
+            returning 1
+        )
+        update camera_sources r
+        set fields = {obj}, geom = {geom}, coord_decimals = s.coord_decimals, loaded_at = now()
         from _camera_stage s
-        left join cameras c on c.source = '{SOURCE}' and c.external_id = s.external_id
-        on conflict (source, external_id) do update
-        set fields = excluded.fields, geom = excluded.geom,
-            coord_decimals = excluded.coord_decimals, loaded_at = now()
-        where r.fields is distinct from excluded.fields or r.geom is distinct from excluded.geom
-           or r.coord_decimals is distinct from excluded.coord_decimals"""
-    return sql, raw_params
+        where r.source = '{SOURCE}' and r.external_id = s.external_id
+          and (r.fields is distinct from {obj} or r.geom is distinct from {geom}
+               or r.coord_decimals is distinct from s.coord_decimals)"""
+    return sql, raw_params * 3
 
 
 def _drop_secondary_indexes(cur: Any, table: str) -> list[str]:
