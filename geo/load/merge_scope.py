@@ -46,9 +46,8 @@ def touched_records(
     wrote (``written``), every record of a camera whose key is not its own (so every camera of
     several records), records without a camera, and every record sharing a camera with one of
     those."""
-    ends = sorted({int(p["a_id"]) for p in pairs} | {int(p["b_id"]) for p in pairs})
-    ends = sorted(set(ends) | set(written or []))
-    rows = session.execute(_TOUCHED_SQL, {"ends": ends, "scope": list(MERGE_SOURCES)})
+    ends = {int(p["a_id"]) for p in pairs} | {int(p["b_id"]) for p in pairs} | set(written or [])
+    rows = session.execute(_TOUCHED_SQL, {"ends": sorted(ends), "scope": list(MERGE_SOURCES)})
     return sorted(int(i) for i in rows.scalars())
 
 
