@@ -220,6 +220,40 @@ def auth_client(session: Session) -> Iterator[Any]:
         app.dependency_overrides.pop(get_reader, None)
 
 
+async def until(cond: Any, timeout_s: float = 10.0) -> None:
+    """Wait for ``cond()`` (a notification to arrive, a memo to fill); a guard against waiting
+    forever, not a speed check."""
+    import asyncio
+
+    for _ in range(int(timeout_s / 0.02)):
+        if cond():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+def own_address(block: int) -> str:
+    """An address of its own per test, in ``10.<block..block+9>.x.y`` (a block per test file):
+    the 401 audit budget is per address and minute."""
+    import uuid
+
+    n = uuid.uuid4().int
+    return f"10.{block + n % 10}.{(n >> 8) % 256}.{(n >> 16) % 250 + 1}"
+
+
+@pytest.fixture
+def video_dir(tmp_path: Path) -> Iterator[Path]:
+    """The settings' video folder moved to this test's temporary folder (and put back)."""
+    from geo.settings import get_settings
+
+    old = get_settings().video_dir
+    get_settings().video_dir = tmp_path / "video"
+    try:
+        yield tmp_path / "video"
+    finally:
+        get_settings().video_dir = old
+
+
 def run_async(coro: Any) -> Any:
     """Run a coroutine to completion in a fresh event loop on its own thread (the sync
     Playwright fixtures keep an event loop running on the main thread)."""

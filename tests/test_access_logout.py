@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from tests.conftest import TEST_PASSWORD, run_async
+from tests.conftest import TEST_PASSWORD, own_address, run_async, until
 
 
 def _rows(session: Session, *, user: str | None = None, ip: str | None = None) -> list[Any]:
@@ -37,9 +37,7 @@ def _rows(session: Session, *, user: str | None = None, ip: str | None = None) -
 
 
 def _ip() -> str:
-    """An address of its own per test: the 401 audit budget is per address and minute."""
-    n = uuid.uuid4().int
-    return f"10.{90 + n % 10}.{(n >> 8) % 256}.{(n >> 16) % 250 + 1}"
+    return own_address(90)
 
 
 # --- logout revokes the token ----------------------------------------------------------------
@@ -154,7 +152,6 @@ def test_revoked_rows_live_only_until_the_token_would_expire(
 def test_memo_never_serves_a_logged_out_token(fresh_engine: Engine, sample_loaded: Any) -> None:
     """The worker's memo of user rows: a committed logout drops it (NOTIFY), and a row memoised
     for one token never vouches for another."""
-    import asyncio
 
     from geo.access.revocation import logout
     from geo.access.tokens import ActiveUserCache, create_token, token_claims_async
@@ -171,13 +168,6 @@ def test_memo_never_serves_a_logged_out_token(fresh_engine: Engine, sample_loade
         tok_a, _ = create_token(user)
         tok_b, _ = create_token(user)
         uid = user.id
-
-    async def until(cond: Any) -> None:
-        for _ in range(500):
-            if cond():
-                return
-            await asyncio.sleep(0.02)
-        raise AssertionError("condition not reached")
 
     async def go() -> None:
         cache = ActiveUserCache(url, max_age_s=60)

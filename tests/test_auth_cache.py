@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from typing import Any
@@ -15,15 +14,7 @@ from geo.access.tokens import ActiveUserCache, create_token, token_claims_async
 from geo.access.users import create_user
 from geo.db import read_connection
 from geo.errors import Unauthorized
-from tests.conftest import run_async
-
-
-async def _until(cond: Any, timeout_s: float = 10.0) -> None:
-    for _ in range(int(timeout_s / 0.02)):
-        if cond():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
+from tests.conftest import run_async, until
 
 
 def test_memo_is_dropped_when_a_user_is_disabled(fresh_engine: Engine, sample_loaded: Any) -> None:
@@ -43,13 +34,13 @@ def test_memo_is_dropped_when_a_user_is_disabled(fresh_engine: Engine, sample_lo
             async with read_connection(url) as reader:
                 # before LISTEN is up nothing is memoised
                 await token_claims_async(reader, token, cache=cache)
-                await _until(lambda: cache.listening)
+                await until(lambda: cache.listening)
                 claims = await token_claims_async(reader, token, cache=cache)
                 assert claims["sub"] == name and uid in cache.rows
                 # a committed change to users: the notification drops the memo
                 with fresh_engine.begin() as conn:
                     conn.execute(text("update users set disabled = true where id = :i"), {"i": uid})
-                await _until(lambda: uid not in cache.rows)
+                await until(lambda: uid not in cache.rows)
                 with pytest.raises(Unauthorized, match="disabled"):
                     await token_claims_async(reader, token, cache=cache)
         finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,26 @@ def _counts(report: Any) -> dict[str, Any]:
     return dict(json.loads(Path(line.rsplit(" and ", 1)[1]).read_text(encoding="utf-8")))
 
 
+def _partial_then_whole(
+    session: Session, monkeypatch: pytest.MonkeyPatch, load: Callable[[], Any]
+) -> list[tuple[Any, dict[str, Any], Any]]:
+    """(state, merge counts, report) of ``load()`` with the partial merge, then again with the
+    row loader's whole merge in its place, each rolled back afterwards."""
+
+    def whole(session: Session, *, report: Any, sources: list[str], written: Any = None) -> Any:
+        return merge_and_report(session, report=report, sources=sources)
+
+    out = []
+    for how in ("partial", "whole"):
+        if how == "whole":
+            monkeypatch.setattr(merge_scope, "merge_touched", whole)
+        point = session.begin_nested()
+        report = load()
+        out.append((_state(session), _counts(report), report))
+        point.rollback()
+    return out
+
+
 def test_the_partial_merge_after_copy_equals_the_whole_merge(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -84,16 +105,11 @@ def test_the_partial_merge_after_copy_equals_the_whole_merge(
     session.execute(text("delete from cameras where source = any(:s)"), {"s": list(MERGE_SOURCES)})
     for path in (INVENTORY, TRAFFIC):
         load_cameras(session, path=path, refresh_views=False)
-    got = {}
-    for how in ("partial", "whole"):
-        if how == "whole":
-            monkeypatch.setattr(merge_scope, "merge_touched", merge_and_report)
-        point = session.begin_nested()
-        report = load_cameras_bulk(session, path=STANDARD, refresh_views=False)
-        got[how] = (_state(session), _counts(report), report.rejected)
-        point.rollback()
-    assert got["partial"] == got["whole"]
-    (cams, recs), counts, _ = got["partial"]
+    partial, whole = _partial_then_whole(
+        session, monkeypatch, lambda: load_cameras_bulk(session, path=STANDARD, refresh_views=False)
+    )
+    assert partial[:2] == whole[:2] and partial[2].rejected == whole[2].rejected
+    (cams, recs), counts, _ = partial
     assert len(cams) == counts["cameras"] and counts["sources"]["kr-standard"]["records"] == 8045
     assert sum(1 for r in recs if r[4] == "likely") > 500  # the merge did merge
 
@@ -130,19 +146,11 @@ def test_the_partial_merge_after_a_row_load_equals_the_whole_merge(
     with open(path, "w", encoding="cp949", newline="") as f:
         csv.writer(f).writerows(rows)
 
-    def whole(session: Session, *, report: Any, sources: list[str], written: Any = None) -> Any:
-        return merge_and_report(session, report=report, sources=sources)
-
-    got = {}
-    for how in ("partial", "whole"):
-        if how == "whole":
-            monkeypatch.setattr(merge_scope, "merge_touched", whole)
-        point = session.begin_nested()
-        report = load_cameras(session, path=path, refresh_views=False)
-        assert report.updated == 4
-        got[how] = (_state(session), _counts(report))
-        point.rollback()
-    assert got["partial"] == got["whole"]
-    (cams, recs), _ = got["partial"]
+    partial, whole = _partial_then_whole(
+        session, monkeypatch, lambda: load_cameras(session, path=path, refresh_views=False)
+    )
+    assert partial[2].updated == whole[2].updated == 4
+    assert partial[:2] == whole[:2]
+    (cams, recs), _, _ = partial
     assert {r[1] for r in recs if r[1] in moved and r[4] == "own"} == moved  # split
     assert ("daejeon-2015", renamed, "999.이름 바뀜") in {c[:3] for c in cams}

@@ -23,16 +23,14 @@ from sqlalchemy.orm import Session
 
 from geo.video import archive
 from geo.video.sources import demo_clip_path, demo_stream_url
-from tests.conftest import TEST_PASSWORD, run_async
+from tests.conftest import TEST_PASSWORD, own_address, run_async, until
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 T = NOW - dt.timedelta(minutes=10)  # the archive: 3 segments of 4 s from T
 
 
 def _ip() -> str:
-    """An address of its own per test: the 401 audit budget is per address and minute."""
-    n = uuid.uuid4().int
-    return f"10.{80 + n % 10}.{(n >> 8) % 256}.{(n >> 16) % 250 + 1}"
+    return own_address(80)
 
 
 def _mt(url: str) -> str:
@@ -45,18 +43,6 @@ def _claims(token: str) -> dict[str, Any]:
 
 def _iso(t: dt.datetime) -> str:
     return t.isoformat().replace("+00:00", "Z")
-
-
-@pytest.fixture
-def video_dir(tmp_path: Path) -> Iterator[Path]:
-    from geo.settings import get_settings
-
-    old = get_settings().video_dir
-    get_settings().video_dir = tmp_path / "video"
-    try:
-        yield tmp_path / "video"
-    finally:
-        get_settings().video_dir = old
 
 
 @pytest.fixture
@@ -330,17 +316,6 @@ def test_links_stop_when_the_share_is_revoked(session: Session, world: dict[str,
 # --- the memo: a segment request costs no read, a logout drops it ------------------------------
 
 
-async def _until(cond: Any) -> None:
-    """Wait for ``cond()`` (a notification to arrive); a guard, not a speed check."""
-    import asyncio
-
-    for _ in range(500):
-        if cond():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
-
-
 class _CountingReader:
     """An async reader that counts the statements it runs."""
 
@@ -389,7 +364,7 @@ def test_memo_serves_links_of_a_live_login_and_never_of_a_logged_out_one(
         try:
             async with read_connection(url) as conn:
                 reader = _CountingReader(conn)
-                await _until(lambda: cache.listening)
+                await until(lambda: cache.listening)
                 await token_claims_async(reader, tok_a, cache=cache)  # the console's request
                 assert reader.reads == 1
                 for _ in range(5):  # segment requests of its links: no read
@@ -399,7 +374,7 @@ def test_memo_serves_links_of_a_live_login_and_never_of_a_logged_out_one(
                 await token_claims_async(reader, link_b, cache=cache, media=True)
                 with Session(fresh_engine) as s, s.begin():
                     assert logout(s, token=tok_a, client_ip="10.0.0.1")
-                await _until(lambda: uid not in cache.rows)
+                await until(lambda: uid not in cache.rows)
                 with pytest.raises(Unauthorized, match="logged out"):
                     await token_claims_async(reader, link_a, cache=cache, media=True)
                 await token_claims_async(reader, link_b, cache=cache, media=True)  # memoised

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +24,6 @@ MASK = [[20, 20], [180, 20], [180, 120], [20, 120]]
 
 def iso(t: dt.datetime) -> str:
     return t.isoformat().replace("+00:00", "Z")
-
-
-@pytest.fixture
-def video_dir(tmp_path: Path) -> Iterator[Path]:
-    from geo.settings import get_settings
-
-    old = get_settings().video_dir
-    get_settings().video_dir = tmp_path / "video"
-    try:
-        yield tmp_path / "video"
-    finally:
-        get_settings().video_dir = old
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +21,6 @@ from geo.video.sources import Source, demo_clip_path, demo_stream_url, parse_str
 
 CLIP = demo_clip_path()
 T0 = dt.datetime(2026, 11, 20, 3, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def video_dir(tmp_path: Path) -> Iterator[Path]:
-    from geo.settings import get_settings
-
-    old = get_settings().video_dir
-    get_settings().video_dir = tmp_path / "video"
-    try:
-        yield tmp_path / "video"
-    finally:
-        get_settings().video_dir = old
 
 
 @pytest.fixture
